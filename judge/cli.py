@@ -1,0 +1,208 @@
+"""The ``judge`` command line: thin commands over the library.
+
+Each command parses options, calls :mod:`judge`, prints; a :class:`~judge.errors.JudgeError`
+becomes a one-line ``Error: ...`` and exit code 2 instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from judge.errors import JudgeError
+from judge.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handle_errors(fn: F) -> F:
+    """Turn library errors into ``Error: message`` and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except JudgeError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def open_store(db: str | None) -> Any:
+    """The store at ``db``, or the configured one."""
+    from judge.store import Store
+
+    return Store.open(db or Settings().store_path)
+
+
+def make_progress(total: int, quiet: bool, desc: str) -> tuple[Any, Callable[[int, int, int], None]]:
+    """A tqdm bar on stderr (shown on long runs at a terminal) and its callback."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="item", disable=None if not quiet and total >= 200 else True,
+               file=sys.stderr, dynamic_ncols=True)
+
+    def update(done: int, total: int, unscored: int) -> None:
+        bar.n = done
+        bar.set_postfix(unscored=unscored, refresh=False)
+        bar.refresh()
+
+    return bar, update
+
+
+def backend_options(api_base: str | None, api_key: str | None, timeout: float | None) -> dict[str, Any]:
+    """Options passed to LLM backends (ignored by ``local``); env vars fill what is not given."""
+    settings = Settings()
+    opts: dict[str, Any] = {
+        "api_base": api_base or settings.api_base,
+        "api_key": api_key or settings.api_key,
+        "timeout": timeout or settings.timeout,
+        "temperature": settings.temperature,
+        "seed": settings.seed,
+        "max_tokens": settings.max_tokens,
+        "max_retries": settings.max_retries,
+        "rpm": settings.rpm,
+    }
+    return {k: v for k, v in opts.items() if v is not None}
+
+
+@click.group()
+@click.version_option(package_name="lesion-judge")
+def cli() -> None:
+    """Lesion Judge: score clinical visual-QA benchmarks and measure judges against physicians."""
+
+
+# ----------------------------------------------------------------------------- score
+
+
+@cli.command()
+@click.argument("benchmark", type=click.Path(dir_okay=False))
+@click.argument("predictions", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--backend", "backend", default="local", show_default=True,
+              help="`local` (embedded judge) or a litellm model string, e.g. openai/gpt-4o.")
+@click.option("--rubric", default="clinical/v3", show_default=True, help="Rubric id (v3, clinical/v2) or YAML path.")
+@click.option("--split", type=click.Choice(["val", "test"]), help="Score only this split.")
+@click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False),
+              help="Where scores.md/.csv/.json and verdicts.jsonl are written.")
+@click.option("--db", help="SQLite store (default $JUDGE_DATA_DIR/judge.db, i.e. .judge/judge.db).")
+@click.option("--api-base", help="Base URL of an OpenAI-compatible server (or $JUDGE_API_BASE).")
+@click.option("--api-key", help="API key (or $JUDGE_API_KEY, or the provider's usual variable).")
+@click.option("--timeout", type=float, help="Seconds per LLM call.")
+@click.option("--concurrency", type=int, default=16, show_default=True, help="LLM calls in flight at most.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@handle_errors
+def score(
+    benchmark: str, predictions: tuple[str, ...], backend: str, rubric: str, split: str | None,
+    out_dir: str, db: str | None, api_base: str | None, api_key: str | None, timeout: float | None,
+    concurrency: int, quiet: bool,
+) -> None:
+    """Score a benchmark's predictions and print the per-ability table.
+
+    BENCHMARK is a JSONL file of items; PREDICTIONS are JSONL files of {id, model, prediction}
+    (several files, several models: shown side by side). A benchmark whose lines carry
+    `prediction` and `model` can be scored alone.
+    """
+    from judge.benchmark import load_inputs, score_items, write_outputs
+    from judge.tables import render_text
+
+    store = open_store(db)
+    items, preds = load_inputs(benchmark, predictions, split)
+    bar, update = make_progress(len(preds) + sum(i.prediction is not None for i in items), quiet, "scoring")
+    try:
+        result = score_items(
+            items, preds, benchmark=benchmark, predictions=predictions, store=store, backend=backend,
+            rubric=rubric, split=split,
+            backend_options=backend_options(api_base, api_key, timeout), concurrency=concurrency,
+            progress=update,
+        )
+    finally:
+        bar.close()
+    click.echo(render_text(result.table))
+    files = write_outputs(result, out_dir)
+    s = result.stats
+    click.echo(
+        f"\nrubric {result.provenance['rubric']} ({result.provenance['rubric_sha'][:12]}), "
+        f"backend {result.provenance['backend']}, run {result.run_id}: "
+        f"{s.get('computed', 0)} judged, {s.get('cached', 0)} from cache, {s.get('unscored', 0)} unscored"
+    )
+    if result.missing:
+        click.echo(f"{len(result.missing)} (item, model) pairs have no prediction: listed as unscored", err=True)
+    click.echo("wrote " + ", ".join(str(f) for f in files))
+
+
+# --------------------------------------------------------------------------- rubrics
+
+
+@cli.group()
+def rubrics() -> None:
+    """List, show, verify and publish rubric versions."""
+
+
+@rubrics.command("list")
+@handle_errors
+def rubrics_list() -> None:
+    """List the rubric versions with status and sha256."""
+    from judge.rubrics import list_rubrics, load_rubric
+
+    for rid in list_rubrics():
+        r = load_rubric(rid)
+        click.echo(f"{rid:24} {r.status:9} {r.sha256[:12]}  {r.description.strip().splitlines()[0][:70]}")
+
+
+@rubrics.command("show")
+@click.argument("rubric")
+@click.option("--render", is_flag=True, help="Print the rendered LLM prompt for a sample case instead of the file.")
+@handle_errors
+def rubrics_show(rubric: str, render: bool) -> None:
+    """Print a rubric file (or its rendered prompt)."""
+    from judge.models import Case
+    from judge.rubrics import load_rubric, render_messages
+
+    r = load_rubric(rubric)
+    if not render:
+        click.echo(Path(r.path).read_text(encoding="utf-8"))
+        return
+    case = Case(question="What color is the lesion?", references=["pink"], candidate="skin-toned",
+                ability="attribute_recognition", attribute="color")
+    for m in render_messages(r, case):
+        click.echo(f"--- {m['role']}\n{m['content']}\n")
+
+
+@rubrics.command("verify")
+@handle_errors
+def rubrics_verify() -> None:
+    """Check that no published rubric file has changed."""
+    from judge.rubrics import verify_published
+
+    problems = verify_published()
+    for p in problems:
+        click.echo(p, err=True)
+    if problems:
+        sys.exit(1)
+    click.echo("all published rubrics unchanged")
+
+
+@rubrics.command("publish")
+@click.argument("rubric")
+@handle_errors
+def rubrics_publish(rubric: str) -> None:
+    """Publish a reviewed draft rubric (it becomes immutable)."""
+    from judge.rubrics import publish
+
+    r = publish(rubric)
+    click.echo(f"published {r.id} sha256 {r.sha256}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()
+
+
+if __name__ == "__main__":
+    main()

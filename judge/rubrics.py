@@ -1,0 +1,406 @@
+"""Versioned rubrics: load, validate, hash and render.
+
+A rubric is a YAML file ``rubrics/<name>/<version>.yaml`` validated by :class:`Rubric`.
+Its equivalence tables (color, size, shape, boundary, quantity, distribution) are structured
+fields: :func:`render_messages` writes them into the LLM prompt, and the embedded judge reads
+the very same objects, so there is one source of truth.
+
+A rubric's identity is the sha256 of its file bytes. Published rubrics are listed with their
+sha in ``rubrics/PUBLISHED``; a published file never changes (a test checks every entry), and
+changes go into a new version.
+
+Usage::
+
+    rubric = load_rubric("v3")            # clinical/v3
+    messages = render_messages(rubric, case)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from string import Template
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from judge.errors import RubricError
+from judge.models import Case
+
+DEFAULT_RUBRIC = "clinical/v3"
+DEFAULT_NAME = "clinical"
+PUBLISHED_FILE = "PUBLISHED"
+_VERSION = re.compile(r"^v(\d+)$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Terms(_Strict):
+    """Surface forms of one concept, per language."""
+
+    en: list[str] = Field(default_factory=list, description="English terms (lower case).")
+    zh: list[str] = Field(default_factory=list, description="Chinese terms.")
+
+    def all(self) -> list[str]:
+        """Every term, English first."""
+        return [*self.en, *self.zh]
+
+
+class Group(_Strict):
+    """A class of equivalent terms (a color family, a shape, a boundary kind, ...)."""
+
+    name: str = Field(description="Canonical name, used in rationales and in `adjacent` pairs.")
+    terms: Terms = Field(description="Terms that all mean this group.")
+    mm: tuple[float, float] | None = Field(
+        default=None, description="Size descriptors only: the millimetre range the term stands for."
+    )
+    count: tuple[int, int | None] | None = Field(
+        default=None, description="Quantity only: the count range (max None = unbounded)."
+    )
+
+
+class Table(_Strict):
+    """One equivalence table: groups, which pairs earn partial credit, which are opposites."""
+
+    description: str = Field(default="", description="One line on how the table is applied.")
+    groups: list[Group] = Field(description="The equivalence classes.")
+    full: list[tuple[str, str]] = Field(
+        default_factory=list, description="Pairs of different groups that still earn full credit."
+    )
+    adjacent: list[tuple[str, str]] = Field(
+        default_factory=list, description="Pairs of groups that earn partial credit (0.5)."
+    )
+    opposites: list[tuple[str, str]] = Field(
+        default_factory=list, description="Pairs that contradict each other (0)."
+    )
+    partial_factor: float | None = Field(
+        default=None, description="Size only: ranges within this factor of each other earn 0.5."
+    )
+
+    def group(self, name: str) -> Group:
+        """The group called ``name``."""
+        for g in self.groups:
+            if g.name == name:
+                return g
+        raise KeyError(name)
+
+
+class Equivalences(_Strict):
+    """The equivalence tables a rubric carries (v3 and later)."""
+
+    color: Table | None = None
+    size: Table | None = None
+    shape: Table | None = None
+    boundary: Table | None = None
+    quantity: Table | None = None
+    distribution: Table | None = None
+
+    def tables(self) -> dict[str, Table]:
+        """The tables present, by attribute name."""
+        return {k: v for k, v in self if v is not None}
+
+
+class Demo(_Strict):
+    """A worked example shown to an LLM judge (few-shot)."""
+
+    question: str
+    reference: str
+    candidate: str
+    score: float
+    rationale: str
+
+
+class LocalParams(_Strict):
+    """Parameters of the embedded judge that calibration may tune."""
+
+    hedge_max_alternatives: int = Field(
+        default=2, description="An answer offering more alternatives than this scores 0."
+    )
+    full_threshold: float = Field(
+        default=0.999, description="Share of reference parts matched for full credit."
+    )
+    partial_threshold: float = Field(
+        default=0.5, description="Share of reference parts matched for partial credit."
+    )
+    coarser_site_credit: float = Field(default=0.5, description="Credit for a correct but coarser site.")
+    parent_disease_credit: float = Field(
+        default=0.5, description="Credit for a correct but broader disease category."
+    )
+    adjacent_credit: float = Field(default=0.5, description="Credit for an adjacent table entry.")
+    judgment_without_reason_credit: float = Field(
+        default=0.5, description="Judgment: right yes/no, reasoning asked but missing or wrong."
+    )
+    overrides: dict[str, float] = Field(
+        default_factory=dict,
+        description="Calibrated credit for specific table pairs, keyed `attribute:a|b`.",
+    )
+
+
+class Rubric(_Strict):
+    """A versioned judging rubric (a critic), or an MCQ extraction prompt."""
+
+    name: str = Field(description="Rubric family, e.g. `clinical`.")
+    version: str = Field(pattern=r"^v\d+$", description="`v1`, `v2`, ...")
+    kind: Literal["critic", "extraction"] = Field(default="critic", description="What the rubric does.")
+    status: Literal["draft", "published"] = Field(description="Only published rubrics are immutable.")
+    derived_from: str | None = Field(default=None, description="The version this one was made from.")
+    description: str = Field(description="What this version adds.")
+    system: str = Field(description="System prompt ($-template).")
+    template: str = Field(description="User prompt ($-template).")
+    criteria: dict[str, str] = Field(default_factory=dict, description="Score tier -> what earns it.")
+    rules: list[str] = Field(default_factory=list, description="General rules (hedging, negation, ...).")
+    ability_criteria: dict[str, str] = Field(
+        default_factory=dict, description="Ability -> what matters for that ability (v2+)."
+    )
+    equivalences: Equivalences = Field(
+        default_factory=Equivalences, description="Equivalence tables (v3+)."
+    )
+    local: LocalParams = Field(default_factory=LocalParams, description="Embedded judge parameters.")
+    demos: list[Demo] = Field(default_factory=list, description="Few-shot examples.")
+    provenance: dict[str, Any] = Field(default_factory=dict, description="How this version was made.")
+    sha256: str = Field(default="", description="sha256 of the file bytes (set on load).")
+    path: str = Field(default="", description="Where the file was loaded from (set on load).")
+
+    @property
+    def id(self) -> str:
+        """``name/version``."""
+        return f"{self.name}/{self.version}"
+
+
+def rubrics_dir() -> Path:
+    """The rubric directory: ``$JUDGE_RUBRICS_DIR``, the checkout's ``rubrics/``, or the packaged copy."""
+    env = os.environ.get("JUDGE_RUBRICS_DIR")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "rubrics", here / "_rubrics"):
+        if candidate.is_dir():
+            return candidate
+    raise RubricError("no rubrics directory found: set JUDGE_RUBRICS_DIR")
+
+
+def resolve_path(spec: str, root: Path | None = None) -> Path:
+    """Map ``v3``, ``clinical/v3`` or a file path to a rubric file."""
+    root = root or rubrics_dir()
+    as_path = Path(spec)
+    if spec.endswith((".yaml", ".yml")) and as_path.is_file():
+        return as_path
+    name, _, version = spec.rpartition("/")
+    path = root / (name or DEFAULT_NAME) / f"{version}.yaml"
+    if not path.is_file():
+        known = ", ".join(list_rubrics(root)) or "none"
+        raise RubricError(f"unknown rubric {spec!r} (known: {known})")
+    return path
+
+
+def list_rubrics(root: Path | None = None) -> list[str]:
+    """Every rubric id under the rubric directory, in version order."""
+    root = root or rubrics_dir()
+
+    def order(p: Path) -> tuple[str, int]:
+        m = _VERSION.match(p.stem)
+        return (p.parent.name, int(m.group(1)) if m else 0)
+
+    files = sorted(root.glob("*/v*.yaml"), key=order)
+    return [f"{p.parent.name}/{p.stem}" for p in files if _VERSION.match(p.stem)]
+
+
+def load_rubric(spec: str = DEFAULT_RUBRIC, root: Path | None = None) -> Rubric:
+    """Load and validate a rubric by id or path."""
+    path = resolve_path(spec, root)
+    return _load(str(path.resolve()), path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _load(path: str, _mtime: int) -> Rubric:
+    data = Path(path).read_bytes()
+    try:
+        raw = yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        raise RubricError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise RubricError(f"{path}: a rubric file must hold a mapping")
+    try:
+        rubric = Rubric.model_validate(
+            {**raw, "sha256": hashlib.sha256(data).hexdigest(), "path": path}
+        )
+    except ValidationError as exc:
+        raise RubricError(f"{path}: invalid rubric: {exc}") from None
+    if Path(path).stem != rubric.version:
+        raise RubricError(f"{path}: file name says {Path(path).stem} but the rubric says {rubric.version}")
+    return rubric
+
+
+def published(root: Path | None = None) -> dict[str, str]:
+    """``rubric id -> sha256`` of every published rubric, from ``rubrics/PUBLISHED``."""
+    root = root or rubrics_dir()
+    path = root / PUBLISHED_FILE
+    if not path.is_file():
+        return {}
+    entries = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            rid, sha = line.split()
+            entries[rid] = sha
+    return entries
+
+
+def verify_published(root: Path | None = None) -> list[str]:
+    """Problems with published rubrics (changed, missing, unlisted); empty when all is well."""
+    root = root or rubrics_dir()
+    problems = []
+    listed = published(root)
+    for rid, sha in listed.items():
+        path = root / f"{rid}.yaml"
+        if not path.is_file():
+            problems.append(f"{rid}: published but the file is missing")
+            continue
+        actual = hashlib.sha256(path.read_bytes()).hexdigest()
+        if actual != sha:
+            problems.append(f"{rid}: published file changed (sha {actual[:12]} != {sha[:12]}); make a new version")
+    for rid in list_rubrics(root):
+        if rid not in listed and load_rubric(rid, root).status == "published":
+            problems.append(f"{rid}: says status published but is not listed in {PUBLISHED_FILE}")
+    return problems
+
+
+def next_version(name: str, root: Path | None = None) -> str:
+    """The next free version of a rubric family."""
+    root = root or rubrics_dir()
+    used = [int(m.group(1)) for p in (root / name).glob("v*.yaml") if (m := _VERSION.match(p.stem))]
+    return f"v{max(used, default=0) + 1}"
+
+
+def write_draft(rubric_data: dict[str, Any], root: Path | None = None) -> Path:
+    """Write a new draft rubric as the next free version of its family; never overwrites."""
+    root = root or rubrics_dir()
+    name = rubric_data["name"]
+    version = next_version(name, root)
+    data = {**rubric_data, "version": version, "status": "draft"}
+    data.pop("sha256", None)
+    data.pop("path", None)
+    Rubric.model_validate(data)
+    path = root / name / f"{version}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "x", encoding="utf-8") as fh:  # "x": fail rather than overwrite
+        yaml.safe_dump(data, fh, allow_unicode=True, sort_keys=False, width=100)
+    return path
+
+
+def publish(spec: str, root: Path | None = None) -> Rubric:
+    """Turn a reviewed draft into a published version and record its sha."""
+    root = root or rubrics_dir()
+    path = resolve_path(spec, root)
+    rubric = load_rubric(str(path), root)
+    if rubric.status == "published":
+        raise RubricError(f"{rubric.id} is already published")
+    text = path.read_text(encoding="utf-8")
+    new_text, n = re.subn(r"(?m)^status:\s*draft\s*$", "status: published", text, count=1)
+    if n != 1:
+        raise RubricError(f"{path}: could not find the `status: draft` line")
+    path.write_text(new_text, encoding="utf-8")
+    rubric = load_rubric(str(path), root)
+    with open(root / PUBLISHED_FILE, "a", encoding="utf-8") as fh:
+        fh.write(f"{rubric.id} {rubric.sha256}\n")
+    return rubric
+
+
+# ---------------------------------------------------------------------------- rendering
+
+_TAGS = ("question", "reference", "candidate_answer", "options")
+
+
+def _fence(text: str) -> str:
+    """Neutralise our block delimiters inside user text so it cannot close a block."""
+    for tag in _TAGS:
+        text = re.sub(rf"</?\s*{tag}\s*>", lambda m: m.group(0).replace("<", "‹").replace(">", "›"), text, flags=re.I)
+    return text
+
+
+def render_table(attribute: str, table: Table) -> str:
+    """One equivalence table as prompt text."""
+    lines = [f"{attribute.upper()}" + (f" - {table.description}" if table.description else "")]
+    for g in table.groups:
+        extra = ""
+        if g.mm:
+            extra = f" (~{g.mm[0]:g}-{g.mm[1]:g} mm)"
+        elif g.count:
+            hi = "+" if g.count[1] is None else f"-{g.count[1]}"
+            extra = f" (count {g.count[0]}{hi})"
+        lines.append(f"  - {g.name}{extra}: " + " = ".join(g.terms.all()))
+    if table.full:
+        lines.append("  full credit across groups: " + "; ".join(f"{a} ~ {b}" for a, b in table.full))
+    if table.adjacent:
+        lines.append("  adjacent (0.5): " + "; ".join(f"{a} ~ {b}" for a, b in table.adjacent))
+    if table.opposites:
+        lines.append("  contradictory (0): " + "; ".join(f"{a} vs {b}" for a, b in table.opposites))
+    if table.partial_factor:
+        lines.append(f"  sizes that do not overlap but lie within x{table.partial_factor:g} of each other: 0.5")
+    return "\n".join(lines)
+
+
+def render_criteria(rubric: Rubric, ability: str | None) -> str:
+    """The score tiers, general rules and ability criteria as prompt text."""
+    parts = [f"Score {tier}: {text.strip()}" for tier, text in rubric.criteria.items()]
+    if rubric.rules:
+        parts.append("Rules:\n" + "\n".join(f"- {r.strip()}" for r in rubric.rules))
+    if ability and ability in rubric.ability_criteria:
+        parts.append(f"For this ability ({ability}): {rubric.ability_criteria[ability].strip()}")
+    return "\n".join(parts)
+
+
+def render_equivalences(rubric: Rubric, attribute: str | None = None) -> str:
+    """The equivalence tables as prompt text (all of them; the asked attribute first)."""
+    tables = rubric.equivalences.tables()
+    if not tables:
+        return ""
+    order = sorted(tables, key=lambda k: (k != attribute, list(tables).index(k)))
+    return "Equivalence criteria:\n" + "\n".join(render_table(k, tables[k]) for k in order)
+
+
+def render_demos(rubric: Rubric) -> str:
+    """Few-shot demonstrations as prompt text."""
+    if not rubric.demos:
+        return ""
+    out = ["Examples:"]
+    for d in rubric.demos:
+        out.append(
+            json.dumps(
+                {"question": d.question, "reference": d.reference, "candidate": d.candidate,
+                 "verdict": {"rationale": d.rationale, "score": d.score}},
+                ensure_ascii=False,
+            )
+        )
+    return "\n".join(out)
+
+
+def render_messages(rubric: Rubric, case: Case) -> list[dict[str, str]]:
+    """Chat messages asking an LLM to judge ``case`` under ``rubric``."""
+    refs = case.references
+    reference = refs[0] if len(refs) == 1 else "\n".join(f"- {r}" for r in refs) + "\n(any one of these suffices)"
+    options = "\n".join(f"{k}. {v}" for k, v in (case.options or {}).items())
+    values = {
+        "question": _fence(case.question),
+        "reference": _fence(reference),
+        "candidate": _fence(case.candidate),
+        "options": _fence(options),
+        "ability": case.ability or "unspecified",
+        "question_type": case.question_type,
+        "attribute": case.attribute or "none",
+        "language": case.language,
+        "criteria": render_criteria(rubric, case.ability),
+        "equivalences": render_equivalences(rubric, case.attribute),
+        "demos": render_demos(rubric),
+    }
+    system = Template(rubric.system).safe_substitute(values).strip()
+    user = Template(rubric.template).safe_substitute(values)
+    user = re.sub(r"\n{3,}", "\n\n", user).strip()
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]

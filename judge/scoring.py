@@ -1,0 +1,318 @@
+"""Scoring many answers: MCQ rules, the critic, the cache, bounded concurrency.
+
+:class:`Scorer` takes :class:`Task` objects (one model's answer to one item) and returns one
+:class:`~judge.models.Verdict` each, in order:
+
+1. MCQ answers go through the rules of :mod:`judge.mcq`; what they cannot decide is sent to the
+   backend's ``extract`` (an LLM reads the answer); the embedded backend leaves it unscored.
+2. Open-ended answers go to the backend's ``judge`` under the rubric.
+3. Every backend result is cached in the store under the hash of what determines it
+   (rubric sha, backend spec and parameters, the case); identical cases are judged once;
+   results are committed as they come, so a killed run resumes where it stopped.
+
+Usage::
+
+    scorer = Scorer(get_backend("local"), load_rubric("v3"), Store.open(path))
+    verdicts = scorer.score(tasks_for(items, predictions)[0])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from judge import mcq
+from judge.backends import Backend
+from judge.models import BenchmarkItem, Case, GoldRating, Judgment, Prediction, Verdict
+from judge.rubrics import Rubric, load_rubric
+from judge.store import Store
+
+ProgressFn = Callable[[int, int, int], None]
+"""Called as ``progress(done, total, unscored)``."""
+
+EXTRACTION_RUBRIC = "mcq_extraction/v1"
+NO_PREDICTION = "no prediction for this item"
+
+
+@dataclass(frozen=True)
+class Task:
+    """One model's answer to one item."""
+
+    item_id: str
+    model: str
+    case: Case
+    gold_letters: frozenset[str] | None = None
+    """MCQ only: the correct letters."""
+
+
+def tasks_for(
+    items: Sequence[BenchmarkItem], predictions: Iterable[Prediction]
+) -> tuple[list[Task], list[tuple[str, str]]]:
+    """Pair items with predictions.
+
+    Returns the tasks (benchmark order, then model order of first appearance) and the
+    ``(item_id, model)`` pairs that have no prediction. Items that carry their own
+    ``prediction`` count as predictions of their ``model``.
+    """
+    by_id = {item.id: item for item in items}
+    answers: dict[str, dict[str, str]] = {}
+    models: list[str] = []
+    embedded = (
+        Prediction(id=i.id, model=i.model, prediction=i.prediction)
+        for i in items
+        if i.prediction is not None and i.model is not None
+    )
+    for pred in (*embedded, *predictions):
+        if pred.id not in by_id:
+            continue  # e.g. an item of the other split
+        if pred.model not in answers:
+            answers[pred.model] = {}
+            models.append(pred.model)
+        answers[pred.model][pred.id] = pred.prediction
+    tasks, missing = [], []
+    seen_items = list(dict.fromkeys(i.id for i in items))
+    for model in models:
+        for item_id in seen_items:
+            item = by_id[item_id]
+            if item_id not in answers[model]:
+                missing.append((item_id, model))
+                continue
+            text = answers[model][item_id]
+            gold = item.gold_letters if item.question_type == "mcq" else None
+            tasks.append(Task(item_id, model, Case.from_item(item, text), gold))
+    return tasks, missing
+
+
+def gold_tasks(rows: Sequence[GoldRating], model: str = "gold") -> list[Task]:
+    """Tasks that score each rated gold candidate."""
+    return [Task(row.id, model, Case.from_gold(row)) for row in rows]
+
+
+def cache_key(*parts: Any) -> str:
+    """sha256 of the canonical JSON of ``parts``."""
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def mcq_rules_sha() -> str:
+    """sha256 of the MCQ rules' source: the 'rubric' of rule-decided MCQ verdicts."""
+    return hashlib.sha256(Path(mcq.__file__).read_bytes()).hexdigest()
+
+
+@dataclass
+class _Pending:
+    key: str
+    kind: str  # "critic" | "extract"
+    case: Case
+
+
+@dataclass
+class Scorer:
+    """Scores tasks with one backend under one rubric, through the store's cache."""
+
+    backend: Backend
+    rubric: Rubric
+    store: Store
+    extraction_rubric: Rubric | None = None
+    concurrency: int = 16
+    progress: ProgressFn | None = None
+    use_cache: bool = True
+    stats: dict[str, int] = field(default_factory=lambda: {"cached": 0, "computed": 0, "unscored": 0})
+
+    def __post_init__(self) -> None:
+        if self.extraction_rubric is None:
+            self.extraction_rubric = load_rubric(EXTRACTION_RUBRIC)
+        self._params = dict(self.backend.params)
+
+    # ------------------------------------------------------------------------ keys
+
+    def key_for(self, task: Task) -> tuple[str, str]:
+        """``(kind, cache_key)`` of a task: ``mcq`` (rules), ``extract`` or ``critic``."""
+        case = task.case
+        if case.question_type == "mcq":
+            return "mcq", cache_key("mcq-rules", mcq.MCQ_RULES_VERSION, case.options, case.candidate)
+        return "critic", cache_key(
+            "critic", self.rubric.sha256, self.backend.spec, self._params,
+            case.model_dump(exclude={"options"}),
+        )
+
+    def extraction_key(self, case: Case) -> str:
+        """Cache key of an LLM option extraction."""
+        assert self.extraction_rubric is not None
+        return cache_key(
+            "extract", self.extraction_rubric.sha256, self.backend.spec, self._params,
+            case.question, case.options, case.candidate,
+        )
+
+    # ----------------------------------------------------------------------- public
+
+    def score(self, tasks: Sequence[Task]) -> list[Verdict]:
+        """Score ``tasks``; returns one verdict per task, in order."""
+        return asyncio.run(self.ascore(tasks))
+
+    async def ascore(self, tasks: Sequence[Task]) -> list[Verdict]:
+        """Async :meth:`score`."""
+        total = len(tasks)
+        plan: list[tuple[str, str, mcq.Extraction | None]] = []
+        pending: dict[str, _Pending] = {}
+        for task in tasks:
+            kind, key = self.key_for(task)
+            extraction = None
+            if kind == "mcq":
+                assert task.case.options is not None
+                extraction = mcq.extract_choices(task.case.candidate, task.case.options, task.case.language)
+                if not extraction.decided:
+                    kind, key = "extract", self.extraction_key(task.case)
+            plan.append((kind, key, extraction))
+            if kind != "mcq" and key not in pending:
+                pending[key] = _Pending(key, kind, task.case)
+
+        cached = self.store.get_judgments(pending) if self.use_cache else {}
+        results: dict[str, Judgment] = dict(cached)
+        todo = [p for k, p in pending.items() if k not in cached]
+        done = total - sum(1 for kind, key, _ in plan if kind != "mcq" and key not in cached)
+        self.stats["cached"] += sum(1 for kind, key, _ in plan if kind != "mcq" and key in cached)
+        self._report(done, total)
+        if todo:
+            waiting = {}
+            for kind, key, _ in plan:
+                if kind != "mcq" and key not in cached:
+                    waiting[key] = waiting.get(key, 0) + 1
+            await self._compute(todo, results, waiting, done, total)
+        verdicts = [
+            self._verdict(task, *step, results, step[1] in cached) for task, step in zip(tasks, plan, strict=True)
+        ]
+        self.stats["unscored"] += sum(1 for v in verdicts if v.score is None)
+        return verdicts
+
+    # --------------------------------------------------------------------- internals
+
+    def _report(self, done: int, total: int, unscored: int = 0) -> None:
+        if self.progress is not None:
+            self.progress(done, total, unscored)
+
+    def _provenance(self, kind: str) -> dict[str, Any]:
+        rubric = self.rubric if kind == "critic" else self.extraction_rubric
+        assert rubric is not None
+        return {"rubric": rubric.id, "rubric_sha": rubric.sha256, "backend": self.backend.spec, "params": self._params}
+
+    async def _compute(
+        self, todo: list[_Pending], results: dict[str, Judgment], waiting: dict[str, int], done: int, total: int
+    ) -> None:
+        judge_sync = getattr(self.backend, "judge_sync", None)
+        flush_every = 2000 if judge_sync is not None else 1
+        buffer: list[tuple[str, Judgment, dict[str, Any]]] = []
+        unscored = 0
+
+        def finish(p: _Pending, judgment: Judgment) -> None:
+            nonlocal done, unscored
+            results[p.key] = judgment
+            if not judgment.transient:
+                buffer.append((p.key, judgment, self._provenance(p.kind)))
+            done += waiting[p.key]
+            unscored += waiting[p.key] if judgment.score is None and judgment.extracted is None else 0
+            self.stats["computed"] += 1
+            if len(buffer) >= flush_every:
+                self.store.put_judgments(buffer)
+                buffer.clear()
+            self._report(done, total, unscored)
+
+        try:
+            if judge_sync is not None:
+                for p in todo:
+                    if p.kind == "critic":
+                        finish(p, judge_sync(p.case, self.rubric))
+                    else:
+                        finish(p, await self.backend.extract(p.case, self.extraction_rubric))  # type: ignore[arg-type]
+                return
+            semaphore = asyncio.Semaphore(self.concurrency)
+
+            async def one(p: _Pending) -> None:
+                async with semaphore:
+                    if p.kind == "critic":
+                        judgment = await self.backend.judge(p.case, self.rubric)
+                    else:
+                        judgment = await self.backend.extract(p.case, self.extraction_rubric)  # type: ignore[arg-type]
+                finish(p, judgment)
+
+            await asyncio.gather(*(one(p) for p in todo))
+        finally:
+            self.store.put_judgments(buffer)  # whatever finished is kept, even on error
+
+    def _verdict(
+        self,
+        task: Task,
+        kind: str,
+        key: str,
+        extraction: mcq.Extraction | None,
+        results: dict[str, Judgment],
+        from_cache: bool,
+    ) -> Verdict:
+        case = task.case
+        common: dict[str, Any] = {
+            "item_id": task.item_id, "model": task.model, "ability": case.ability,
+            "question_type": case.question_type, "attribute": case.attribute, "language": case.language,
+            "backend": self.backend.spec, "cache_key": key,
+        }
+        if kind == "mcq":
+            assert extraction is not None and extraction.letters is not None and task.gold_letters is not None
+            letters = sorted(extraction.letters)
+            score = mcq.score_mcq(extraction.letters, task.gold_letters)
+            return Verdict(
+                **common, score=score, method=f"mcq:{extraction.method}", extracted=letters,
+                rationale=_mcq_rationale(letters, task.gold_letters, score),
+                rubric=f"mcq_rules/{mcq.MCQ_RULES_VERSION}", rubric_sha=mcq_rules_sha(), params={},
+            )
+        j = results[key]
+        prov = self._provenance(kind)
+        base = {**common, "rubric": prov["rubric"], "rubric_sha": prov["rubric_sha"], "params": self._params,
+                "raw_output": j.raw_output, "latency_ms": j.latency_ms, "usage": j.usage,
+                "cached": from_cache}
+        if kind == "critic":
+            return Verdict(**base, score=j.score, unscored_reason=j.unscored_reason,
+                           rationale=j.rationale, method="critic")
+        # LLM option extraction
+        if j.extracted is None:
+            reason = j.unscored_reason or "option extraction failed"
+            if extraction is not None and extraction.reason:
+                reason = f"rules: {extraction.reason}; {self.backend.spec}: {reason}"
+            return Verdict(**base, score=None, unscored_reason=reason, rationale=j.rationale, method="mcq:llm")
+        assert task.gold_letters is not None
+        letters = sorted(set(j.extracted))
+        score = mcq.score_mcq(frozenset(letters), task.gold_letters)
+        return Verdict(**base, score=score, extracted=letters, method="mcq:llm",
+                       rationale=f"{j.rationale} | {_mcq_rationale(letters, task.gold_letters, score)}".strip(" |"))
+
+
+def _mcq_rationale(chosen: list[str], gold: frozenset[str], score: float) -> str:
+    want = ",".join(sorted(gold))
+    if not chosen:
+        return f"no option chosen (gold {want})"
+    wrong = sorted(set(chosen) - gold)
+    got = ",".join(chosen)
+    if wrong:
+        return f"chose {got}; {','.join(wrong)} wrong (gold {want})"
+    return f"chose {got} of gold {want}: {score:.2f}"
+
+
+def missing_verdicts(missing: Iterable[tuple[str, str]], items: dict[str, BenchmarkItem], backend: str) -> list[Verdict]:
+    """Explicit unscored verdicts for items a model gave no prediction for."""
+    out = []
+    for item_id, model in missing:
+        item = items[item_id]
+        out.append(
+            Verdict(
+                item_id=item_id, model=model, ability=item.ability, question_type=item.question_type,
+                attribute=item.attribute, language=item.lang, score=None, unscored_reason=NO_PREDICTION,
+                method="missing", rubric="", rubric_sha="", backend=backend, cache_key="",
+            )
+        )
+    return out
+
