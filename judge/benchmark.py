@@ -76,7 +76,7 @@ def score_items(
     preds: Sequence[Prediction],
     *,
     store: Store,
-    benchmark: str | Path,
+    benchmark: str | Path | None = None,
     predictions: Sequence[str | Path] = (),
     split: str | None = None,
     backend: str | Backend = "local",
@@ -104,13 +104,19 @@ def score_items(
     provenance = {
         "run_id": run_id, "rubric": rubric_obj.id, "rubric_sha": rubric_obj.sha256,
         "backend": backend_obj.spec, "params": backend_obj.params, "split": split,
-        "benchmark": {"path": str(benchmark), "sha256": file_sha256(benchmark)},
-        "predictions": [{"path": str(p), "sha256": file_sha256(p)} for p in predictions],
+        "benchmark": _file_info(benchmark),
+        "predictions": [_file_info(p) for p in predictions],
     }
     table = build_table(verdicts, provenance)
     store.add_verdicts(run_id, verdicts)
     store.finish_run(run_id, "complete", {"stats": scorer.stats, "n_verdicts": len(verdicts)})
     return RunResult(run_id, verdicts, table, missing, dict(scorer.stats), provenance)
+
+
+def _file_info(path: str | Path | None) -> dict[str, str | None]:
+    if path is None:
+        return {"path": None, "sha256": None}
+    return {"path": str(path), "sha256": file_sha256(path) if Path(path).is_file() else None}
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -136,6 +136,55 @@ def score(
     click.echo("wrote " + ", ".join(str(f) for f in files))
 
 
+# ------------------------------------------------------------------------- agreement
+
+
+@cli.command()
+@click.argument("gold", type=click.Path(dir_okay=False))
+@click.option("--backend", "backends", multiple=True, help="Judge backend(s); repeat to compare. Default: local.")
+@click.option("--rubric", "rubrics_", multiple=True, help="Rubric(s); repeat to compare. Default: clinical/v3.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--out", "html_out", type=click.Path(dir_okay=False), help="Also write a self-contained HTML report here.")
+@click.option("--disagreements", type=click.Path(dir_okay=False), help="Write every judge/gold disagreement to this CSV.")
+@click.option("--n-boot", type=int, default=1000, show_default=True, help="Bootstrap resamples for the CIs.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--db", help="SQLite store (default $JUDGE_DATA_DIR/judge.db).")
+@click.option("--api-base", help="Base URL of an OpenAI-compatible server (or $JUDGE_API_BASE).")
+@click.option("--api-key", help="API key (or $JUDGE_API_KEY, or the provider's usual variable).")
+@click.option("--timeout", type=float, help="Seconds per LLM call.")
+@click.option("--concurrency", type=int, default=16, show_default=True, help="LLM calls in flight at most.")
+@handle_errors
+def agreement(
+    gold: str, backends: tuple[str, ...], rubrics_: tuple[str, ...], fmt: str, html_out: str | None,
+    disagreements: str | None, n_boot: int, seed: int, db: str | None, api_base: str | None,
+    api_key: str | None, timeout: float | None, concurrency: int,
+) -> None:
+    """Measure how well a judge agrees with a human-rated gold set.
+
+    Prints n, Krippendorff's alpha (ordinal, interval, nominal), Cohen's kappa, exact agreement,
+    bias, confusion matrices and per-slice figures with bootstrap 95% CIs. Several --backend
+    and/or --rubric values are compared side by side (every backend with every rubric), with the
+    paired bootstrap difference in alpha against the first.
+    """
+    from judge.evaluate import run_agreement
+    from judge.report import render_html, render_json, render_markdown, render_text, write_disagreements
+
+    judges = [(b, r) for b in (backends or ("local",)) for r in (rubrics_ or ("clinical/v3",))]
+    report, gold_rows, judged = run_agreement(
+        gold, judges, store=open_store(db), backend_options=backend_options(api_base, api_key, timeout),
+        concurrency=concurrency, n_boot=n_boot, seed=seed,
+    )
+    render = {"text": render_text, "json": render_json, "markdown": render_markdown}[fmt]
+    click.echo(render(report))
+    if html_out:
+        Path(html_out).write_text(render_html(report), encoding="utf-8")
+        click.echo(f"wrote {html_out}", err=True)
+    if disagreements:
+        first = next(iter(judged.values()))
+        n = write_disagreements(disagreements, gold_rows, first)
+        click.echo(f"wrote {n} disagreements of {next(iter(judged))} to {disagreements}", err=True)
+
+
 # --------------------------------------------------------------------------- rubrics
 
 

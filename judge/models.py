@@ -281,7 +281,7 @@ class Judgment(BaseModel):
 
     @model_validator(mode="after")
     def _scored_xor_reason(self) -> Judgment:
-        if self.score is None and not self.unscored_reason:
+        if self.score is None and self.extracted is None and not self.unscored_reason:
             raise ValueError("an unscored judgment must say why (unscored_reason)")
         _check_score(self.score)
         return self
