@@ -273,10 +273,14 @@ def parse_extraction(reply: str, options: Iterable[str] | None = None) -> ParseR
         return _letters_from(strict, "json", allowed)
     found = _find(text, ("letters", "undecidable"), _LETTERS_LINE, "body")
     if not found:
-        return ParseResult(error='no answer found: expected {"rationale": "...", "letters": [...], "undecidable": false}')
+        return ParseResult(
+            error='no answer found: expected {"rationale": "...", "letters": [...], "undecidable": false}'
+        )
     last = found[-1]
     if last.method == "line":
-        return _letters_from({"letters": last.obj["_line"], "rationale": last.obj.get("rationale", "")}, "line", allowed)
+        return _letters_from(
+            {"letters": last.obj["_line"], "rationale": last.obj.get("rationale", "")}, "line", allowed
+        )
     return _letters_from(last.obj, last.method, allowed)
 
 

@@ -39,7 +39,11 @@ def test_rationale_quoting_a_verdict_cannot_change_a_strict_reply():
     [
         ('Here is my verdict:\n```json\n{"rationale": "ok", "score": 1}\n```', 1.0, "fenced"),
         ('```\n{"rationale": "ok", "score": 0.5}\n```', 0.5, "fenced"),
-        ('I think the answer is partly right. {"rationale": "partial", "score": 0.5} Hope that helps.', 0.5, "embedded"),
+        (
+            'I think the answer is partly right. {"rationale": "partial", "score": 0.5} Hope that helps.',
+            0.5,
+            "embedded",
+        ),
         ("{'rationale': 'single quotes', 'score': 1}", 1.0, "embedded"),
         ('{"rationale": "trailing comma", "score": 0,}', 0.0, "embedded"),
         ("The candidate names the right site.\nScore: 1", 1.0, "line"),
@@ -110,15 +114,30 @@ def test_failures_say_why(reply, needle):
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(0, 0.0), (1, 1.0), (0.5, 0.5), ("0.50", 0.5), ("1.0", 1.0), ("1.", 1.0), ("1/2", 0.5), (" 0 ", 0.0),
-     (True, None), (False, None), ("full", None), (0.49, None), ("1/0", None), (None, None), ([1], None)],
+    [
+        (0, 0.0),
+        (1, 1.0),
+        (0.5, 0.5),
+        ("0.50", 0.5),
+        ("1.0", 1.0),
+        ("1.", 1.0),
+        ("1/2", 0.5),
+        (" 0 ", 0.0),
+        (True, None),
+        (False, None),
+        ("full", None),
+        (0.49, None),
+        ("1/0", None),
+        (None, None),
+        ([1], None),
+    ],
 )
 def test_normalize_score(value, expected):
     assert normalize_score(value) == expected
 
 
 def test_apostrophes_in_prose_do_not_break_object_scanning():
-    reply = "The candidate doesn't mention the border; it's wrong. {\"rationale\": \"no border\", \"score\": 0}"
+    reply = 'The candidate doesn\'t mention the border; it\'s wrong. {"rationale": "no border", "score": 0}'
     assert parse_verdict(reply).score == 0.0
 
 
