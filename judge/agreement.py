@@ -62,7 +62,8 @@ if TYPE_CHECKING:
     from judge.models import GoldRating, Verdict
 
 SCALE: tuple[float, ...] = (0.0, 0.5, 1.0)
-LEVELS: tuple[str, ...] = ("ordinal", "interval", "nominal")
+Level = Literal["ordinal", "interval", "nominal"]
+LEVELS: tuple[Level, ...] = ("ordinal", "interval", "nominal")
 DIMENSIONS: tuple[str, ...] = ("ability", "attribute", "question_type", "language")
 METRICS: tuple[str, ...] = (
     "alpha_ordinal",
@@ -84,7 +85,6 @@ MISSING_VERDICT = "no verdict for this id"
 _LABELS = [0, 1, 2]
 _CHUNK = 250  # resamples drawn at once: bounds memory at ~chunk x n indices
 
-Level = Literal["ordinal", "interval", "nominal"]
 KappaWeights = Literal["linear", "quadratic"] | None
 _KAPPAS: tuple[tuple[str, KappaWeights], ...] = (
     ("kappa", None),
@@ -498,7 +498,7 @@ def compare_scores(
         for idx in chunk:
             resampled = counts[idx]
             for level in levels:
-                reps[f"alpha_{level}"].append(_nan(alpha_from_counts(resampled, level)))  # type: ignore[arg-type]
+                reps[f"alpha_{level}"].append(_nan(alpha_from_counts(resampled, level)))
             if kappas:
                 # kappa depends on the 3 x 3 table only: give sklearn the 9 cells weighted by their counts
                 table = np.bincount(cells[idx], minlength=9)
@@ -609,13 +609,13 @@ def slice_members(gold: Sequence[GoldRating]) -> list[tuple[str, str, np.ndarray
     """``(dimension, value, indices into gold)`` for every non-empty slice, in a stable order."""
     from judge.models import ABILITIES, ATTRIBUTES, QUESTION_TYPES
 
-    orders = {
+    orders: dict[str, tuple[str, ...]] = {
         "ability": ABILITIES,
         "attribute": ATTRIBUTES,
         "question_type": QUESTION_TYPES,
         "language": ("en", "zh"),
     }
-    values = {
+    values: dict[str, list[str | None]] = {
         "ability": [r.ability for r in gold],
         "attribute": [r.attribute for r in gold],
         "question_type": [r.question_type for r in gold],
@@ -731,7 +731,12 @@ def build_report(
         raise InputError("no judge to compare with the gold set")
     provenance = provenance or {}
     raters = gold_raters(gold)
-    consensus_scores = [consensus(row.ratings.values()) for row in gold]
+    consensus_scores: list[float] = []
+    for row in gold:
+        score = consensus(row.ratings.values())
+        if score is None:
+            raise InputError(f"gold candidate {row.id!r} has no rating")
+        consensus_scores.append(score)
     binary = all(v in (0.0, 1.0) for row in gold for v in row.ratings.values() if v is not None)
     table = [[row.ratings.get(r) for r in raters] for row in gold]
     slices = slice_members(gold)
@@ -754,7 +759,7 @@ def build_report(
             consensus_scores,
             raters,
             slices,
-            irr_slices,  # type: ignore[arg-type]
+            irr_slices,
             provenance.get(label, {}),
             binary=binary,
             n_boot=n_boot,
