@@ -446,13 +446,17 @@ def compare_scores(
     key: str = "overall",
     full_ci: bool = True,
     binary: bool = False,
+    kappa_ci: bool | None = None,
 ) -> MetricSet:
     """Every judge-vs-gold metric, with bootstrap CIs, over aligned scores (None = unscored judge).
 
     ``gold`` holds one consensus score per candidate and may not contain None. ``key`` names the
     set (it seeds its resamples, so two judges on the same slice share resample indices).
     ``full_ci`` gives every metric (and the binary view) a CI; otherwise only ``CORE_CI`` get one.
+    ``kappa_ci`` is the first draft's name of ``full_ci``, still accepted for early callers.
     """
+    if kappa_ci is not None:
+        full_ci = kappa_ci
     if len(gold) != len(judge):
         raise ValueError(f"gold and judge differ in length ({len(gold)} vs {len(judge)})")
     g_all, j_all = score_codes(gold), score_codes(judge)

@@ -190,6 +190,7 @@ def test_core_ci_only_in_slices_and_none_below_min_n():
     judge = [0.0, 0.5, 1.0, 0.5, 0.0, 0.5]
     core = compare_scores(gold, judge, n_boot=50, full_ci=False)
     assert set(core.ci) == {"alpha_ordinal", "exact_agreement", "mean_abs_diff", "bias"}
+    assert compare_scores(gold, judge, n_boot=50, kappa_ci=False).ci == core.ci  # the draft's name still works
     few = compare_scores(gold[: MIN_CI_N - 1], judge[: MIN_CI_N - 1], n_boot=50)
     assert few.ci == {} and few.small
     enough = compare_scores(gold[:MIN_CI_N], judge[:MIN_CI_N], n_boot=50)
