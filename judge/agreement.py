@@ -28,12 +28,12 @@ Usage::
     from judge.agreement import JudgedScore, build_report
     from judge.io import file_sha256, read_gold
 
-    gold = read_gold("gold_labels/clinical/gold.jsonl")
+    gold = read_gold("gold_labels/medlesion_maintainers/gold.jsonl")
     verdicts = [JudgedScore(id=g.id, score=1.0) for g in gold]        # or JudgedScore.from_verdict(v)
     report = build_report(
         gold, {"local · clinical/v3": verdicts},
-        gold_path="gold_labels/clinical/gold.jsonl",
-        gold_sha256=file_sha256("gold_labels/clinical/gold.jsonl"),
+        gold_path="gold_labels/medlesion_maintainers/gold.jsonl",
+        gold_sha256=file_sha256("gold_labels/medlesion_maintainers/gold.jsonl"),
         provenance={"local · clinical/v3": {"backend": "local", "rubric": "clinical/v3"}},
     )
     print(report.alpha_ordinal, report.exact_agreement)
