@@ -21,7 +21,8 @@ def get_backend(spec: str, **options: Any) -> Backend:
 
     ``local`` is the embedded judge (no options). Any other value is a litellm model string,
     e.g. ``openai/gpt-4o`` or ``hosted_vllm/Qwen2.5-7B-Instruct``; ``options`` carry
-    ``api_base``, ``api_key``, ``temperature``, ``seed``, ``timeout`` and friends.
+    ``api_base``, ``api_key``, ``temperature``, ``seed``, ``timeout`` and friends. With
+    ``router_config`` (a litellm Router config file), ``spec`` is one of its ``model_name``s.
     """
     spec = spec.strip()
     if not spec:
@@ -30,7 +31,7 @@ def get_backend(spec: str, **options: Any) -> Backend:
         from judge.backends.local import LocalBackend
 
         return LocalBackend()
-    if "/" not in spec:
+    if "/" not in spec and not options.get("router_config"):
         raise BackendError(
             f"unknown backend {spec!r}: use `local`, or a litellm model string with its provider, "
             "e.g. openai/gpt-4o, anthropic/claude-sonnet-4-5, hosted_vllm/<model>, ollama/<model>",

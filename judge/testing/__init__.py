@@ -1,0 +1,1 @@
+"""Test helpers importable by tests and benches (a fake OpenAI-compatible server)."""
