@@ -185,6 +185,42 @@ def agreement(
         click.echo(f"wrote {n} disagreements of {next(iter(judged))} to {disagreements}", err=True)
 
 
+# ----------------------------------------------------------------------------- serve
+
+
+@cli.command()
+@click.option("--host", help="Bind address (default $JUDGE_HOST, i.e. 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default $JUDGE_PORT, i.e. 8000).")
+@click.option("--rubric", help="Rubric every request uses (default $JUDGE_RUBRIC, i.e. clinical/v3).")
+@click.option("--backend", help="Backend every request uses (default $JUDGE_BACKEND, i.e. local).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
+@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
+              show_default=True, help="Server log level.")
+@click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log every request.")
+@handle_errors
+def serve(host: str | None, port: int | None, rubric: str | None, backend: str | None, workers: int,
+          log_level: str, access_log: bool) -> None:
+    """Run the HTTP service: POST /score, /jobs, /rubrics, /healthz, /metrics; OpenAPI at /docs.
+
+    Configured by JUDGE_* variables (JUDGE_API_KEYS, JUDGE_MAX_BATCH, JUDGE_DATA_DIR, ...); the
+    options here override them. The store is the CLI's, so both share one cache.
+    """
+    import os
+
+    from judge.rubrics import load_rubric
+    from judge.settings import get_settings
+
+    for name, value in (("HOST", host), ("PORT", port), ("RUBRIC", rubric), ("BACKEND", backend)):
+        if value is not None:
+            os.environ[f"JUDGE_{name}"] = str(value)  # worker processes read the same settings
+    get_settings.cache_clear()
+    settings = get_settings()
+    load_rubric(settings.rubric)  # fail here, in one line, rather than in a worker's traceback
+    from service.app import serve as run_server
+
+    run_server(host=settings.host, port=settings.port, workers=workers, log_level=log_level, access_log=access_log)
+
+
 # --------------------------------------------------------------------------- rubrics
 
 

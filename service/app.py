@@ -1,0 +1,154 @@
+"""The HTTP service: :func:`create_app` builds it; nothing happens at import time.
+
+Usage::
+
+    app = create_app(Settings(data_dir=tmp))            # tests build their own settings
+    uvicorn.run("service.app:create_app", factory=True)  # settings from JUDGE_* variables
+
+Threads and connections (see :mod:`service.engine`, :mod:`service.db`, :mod:`service.jobs`):
+uvicorn's event loop parses and answers; ``POST /score`` is scored on the engine's loop
+thread; jobs run on the job worker thread; other handlers borrow a pooled store. Each of them
+has its own SQLite connection to the same WAL-mode file the CLI uses, so the CLI and the
+service share one cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from judge.backends import Backend, get_backend
+from judge.rubrics import load_rubric
+from judge.settings import Settings, get_settings
+from service import handlers
+from service.db import StorePool
+from service.deps import AuthDep, Policy, csv_values
+from service.engine import ScoringEngine
+from service.jobs import JobRunner
+from service.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from service.routes import health, jobs, metrics, rubrics, score
+from service.telemetry import Metrics
+
+log = logging.getLogger("judge.service")
+
+
+def _version() -> str:
+    try:
+        return version("lesion-judge")
+    except PackageNotFoundError:
+        return "0"
+
+
+def backend_options(settings: Settings) -> dict[str, Any]:
+    """Options for LLM backends from the settings (the embedded judge ignores them)."""
+    opts = {
+        "api_base": settings.api_base, "api_key": settings.api_key, "timeout": settings.timeout,
+        "temperature": settings.temperature, "seed": settings.seed, "max_tokens": settings.max_tokens,
+        "max_retries": settings.max_retries, "rpm": settings.rpm,
+    }
+    return {k: v for k, v in opts.items() if v is not None}
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    backend: Backend | None = None,
+    backend_factory: Callable[[str], Backend] | None = None,
+    job_poll_seconds: float = 1.0,
+    job_lease_seconds: float = 600.0,
+) -> FastAPI:
+    """Build the service.
+
+    ``settings`` default to the ``JUDGE_*`` environment. ``backend``, when given, is the
+    default backend (its ``spec`` replaces ``settings.backend``); ``backend_factory`` builds
+    backends by spec (default :func:`judge.backends.get_backend` with the settings' options).
+    Stores are opened, the default backend built and the worker threads started by the
+    lifespan, i.e. when the server starts, not here.
+    """
+    settings = settings or get_settings()
+    metrics_registry = Metrics()
+    build = backend_factory or (lambda spec: get_backend(spec, **backend_options(settings)))
+
+    def backend_for(spec: str) -> Backend:
+        return backend if backend is not None and spec == backend.spec else build(spec)
+
+    default_backend = backend.spec if backend is not None else settings.backend
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        rubric = load_rubric(settings.rubric)  # a bad default fails the start, with the reason
+        app.state.policy = Policy.from_settings(settings, default_backend, rubric.id)
+        pool = StorePool(settings.store_path)
+        with pool.acquire():
+            pass  # opens and migrates the store now
+        engine = ScoringEngine(settings.store_path, backend_for, metrics_registry, settings.concurrency)
+        await asyncio.to_thread(engine.start, default_backend)
+        runner = JobRunner(
+            settings.store_path, settings.data_dir, backend_for, metrics_registry,
+            concurrency=settings.concurrency, poll_seconds=job_poll_seconds, lease_seconds=job_lease_seconds,
+        )
+        runner.start()
+        app.state.pool, app.state.engine, app.state.runner = pool, engine, runner
+        log.info("serving rubric %s, backend %s, store %s (pid %d)", rubric.id, default_backend,
+                 settings.store_path, os.getpid())
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(runner.stop)
+            await asyncio.to_thread(engine.stop)
+            pool.close()
+
+    app = FastAPI(
+        title="Lesion Judge",
+        version=_version(),
+        summary="Judge service for clinical visual-QA benchmarks: score answers, run whole-benchmark jobs.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics_registry
+    handlers.install(app)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    origins = csv_values(settings.cors_origins)
+    if origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"], expose_headers=["X-Request-ID"],
+        )
+    app.add_middleware(RequestContextMiddleware, metrics=metrics_registry)  # outermost: sees every reply
+    for module in (health, score, jobs, rubrics, metrics):
+        app.include_router(module.router)
+
+    # OpenAPI and its UI sit behind the key like every endpoint but /healthz.
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[AuthDep])
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=[AuthDep])
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Lesion Judge - API")
+
+    return app
+
+
+def serve(*, host: str, port: int, workers: int = 1, log_level: str = "info", access_log: bool = True) -> None:
+    """Run uvicorn in factory mode (each worker process calls :func:`create_app`)."""
+    import uvicorn
+
+    uvicorn.run(
+        "service.app:create_app", factory=True, host=host, port=port, workers=workers,
+        log_level=log_level, access_log=access_log, timeout_graceful_shutdown=15,
+    )

@@ -1,0 +1,105 @@
+"""Error translation at the HTTP edge: library errors and invalid requests become clear 4xx replies.
+
+Every error body is JSON with a ``detail`` that says what is wrong (and, where it can, how to
+fix it) and the ``request_id``; 422s also list each field path with its problem. Nothing here
+ever puts a stack trace in a response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from judge.errors import BackendError, InputError, JudgeError, RubricError, StoreError
+from service.schemas import DISCRIMINATOR_TAGS
+
+MAX_LISTED = 20
+
+
+def _rid(request: Request) -> str | None:
+    rid = request.scope.get("judge.request_id")
+    return str(rid) if rid else None
+
+
+def _field(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc if p not in DISCRIMINATOR_TAGS]
+    return ".".join(parts) or "request"
+
+
+def _problem(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    msg = str(error.get("msg", "invalid"))
+    ctx = error.get("ctx") or {}
+    if kind == "json_invalid":
+        loc = error.get("loc", ())
+        where = f" at character {loc[1]}" if len(loc) > 1 and isinstance(loc[1], int) else ""
+        return f"invalid JSON{where} ({ctx.get('error', 'cannot parse')})"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "field required"
+    if kind == "literal_error" or kind == "enum":
+        return f"{msg}, got {error.get('input')!r}"[:300]
+    return msg.removeprefix("Value error, ")
+
+
+def describe_errors(errors: Sequence[dict[str, Any]]) -> tuple[str, list[dict[str, str]]]:
+    """``("body.candidate: field required; ...", [{"field", "problem"}, ...])``."""
+    listed = []
+    for e in errors:
+        loc = list(e.get("loc", ()))
+        if e.get("type") == "json_invalid":
+            loc = loc[:1]  # ("body", <char offset>) -> "body"
+        listed.append({"field": _field(loc), "problem": _problem(e)})
+    text = "; ".join(f"{x['field']}: {x['problem']}" for x in listed[:MAX_LISTED])
+    if len(listed) > MAX_LISTED:
+        text += f"; and {len(listed) - MAX_LISTED} more"
+    return text, listed[:MAX_LISTED]
+
+
+def request_validation_error(exc: ValidationError, prefix: str = "body") -> RequestValidationError:
+    """A pydantic error on a hand-parsed body, as FastAPI's own (locations prefixed)."""
+    errors = [{**e, "loc": (prefix, *e["loc"])} for e in exc.errors(include_url=False)]
+    return RequestValidationError(errors)
+
+
+def error_response(request: Request, status: int, detail: str, headers: dict[str, str] | None = None,
+                   **extra: Any) -> JSONResponse:
+    """The JSON body every error uses."""
+    return JSONResponse({"detail": detail, **extra, "request_id": _rid(request)}, status_code=status, headers=headers)
+
+
+async def _validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    text, listed = describe_errors(exc.errors())
+    return error_response(request, 422, text, errors=listed)
+
+
+async def _http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    return error_response(request, exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+
+async def _judge(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, InputError | RubricError):
+        return error_response(request, 422, str(exc))
+    if isinstance(exc, BackendError):
+        headers = {"Retry-After": str(int(exc.retry_after))} if exc.retry_after else None
+        return error_response(request, 503, f"judge backend unavailable: {exc}", headers=headers)
+    if isinstance(exc, StoreError):
+        return error_response(request, 503, f"store unavailable: {exc}")
+    return error_response(request, 400, str(exc))
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers (the catch-all for anything else is the request-context middleware)."""
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(JudgeError, _judge)

@@ -1,0 +1,432 @@
+"""Whole-benchmark jobs: files under ``data_dir/jobs/<id>/``, state in the store's ``jobs`` table.
+
+Life of a job::
+
+    POST /jobs -> files saved and validated (a bad line is a 422, nothing is queued)
+               -> row ``queued`` -> the worker claims it (``running``) -> ``complete`` | ``failed``
+
+* **One worker thread per process** (:class:`JobRunner`) runs jobs one at a time through the
+  library's :func:`~judge.benchmark.score_items`, with a store connection of its own.
+* **Claiming is atomic** (``UPDATE ... WHERE state = 'queued'``), so ``--workers N`` processes
+  sharing one database never run a job twice.
+* **Restarts resume.** A clean shutdown puts the running job back to ``queued``. After a crash
+  the job stays ``running`` under its dead owner; the next start on the same host sees that the
+  owner's process is gone and re-queues it (an owner on another host is trusted until its
+  heartbeat is older than the lease). The rerun finds every finished judgment in the store's
+  cache and computes only the rest.
+
+The SQL for the ``jobs`` table lives here, next to its only user; the table itself is created
+by the ``m002_jobs`` migration in :mod:`judge.store`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from judge.backends import Backend
+from judge.benchmark import load_inputs, score_items, write_outputs
+from judge.errors import BackendError, InputError, JudgeError
+from judge.models import Verdict
+from judge.rubrics import load_rubric
+from judge.scoring import tasks_for
+from judge.store import Store
+from service.telemetry import Metrics
+
+log = logging.getLogger("judge.service.jobs")
+
+BENCHMARK_FILE = "benchmark.jsonl"
+OUT_DIR = "out"
+RESULTS_CSV = "results.csv"
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_JOB_ID = re.compile(r"^[0-9a-f]{16}$")
+RESULT_COLUMNS = (
+    "item_id", "model", "ability", "question_type", "attribute", "language", "score", "unscored_reason",
+    "method", "extracted", "rationale", "rubric", "rubric_sha", "backend", "cached", "latency_ms", "cache_key",
+)
+
+
+class JobInterrupted(Exception):
+    """The service is stopping: the running job goes back to the queue."""
+
+
+# --------------------------------------------------------------------------- the jobs table
+
+
+class JobRepo:
+    """Reads and writes of the ``jobs`` table (each statement commits on its own)."""
+
+    @staticmethod
+    def insert(store: Store, record: dict[str, Any]) -> None:
+        """Add a job row."""
+        store.db["jobs"].insert(record)
+
+    @staticmethod
+    def get(store: Store, job_id: str) -> dict[str, Any] | None:
+        """One job's row, or None."""
+        rows = list(store.db["jobs"].rows_where("id = ?", [job_id]))
+        return rows[0] if rows else None
+
+    @staticmethod
+    def recent(store: Store, limit: int) -> list[dict[str, Any]]:
+        """The newest jobs first."""
+        return list(store.db["jobs"].rows_where(order_by="created_at desc", limit=limit))
+
+    @staticmethod
+    def with_state(store: Store, state: str) -> list[dict[str, Any]]:
+        """Jobs in ``state``, oldest first."""
+        return list(store.db["jobs"].rows_where("state = ?", [state], order_by="created_at"))
+
+    @staticmethod
+    def claim(store: Store, job_id: str, owner: str) -> bool:
+        """Take a queued job; False when another worker was first."""
+        now = time.time()
+        cur = store.db.execute(
+            "update jobs set state = 'running', owner = ?, started_at = ?, heartbeat_at = ?, "
+            "attempts = coalesce(attempts, 0) + 1, error = null where id = ? and state = 'queued'",
+            [owner, now, now, job_id],
+        )
+        return cur.rowcount == 1
+
+    @staticmethod
+    def requeue(store: Store, job_id: str, owner: str | None) -> bool:
+        """Put a running job back in the queue, if ``owner`` (None: any) still holds it."""
+        cur = store.db.execute(
+            "update jobs set state = 'queued', owner = null where id = ? and state = 'running' "
+            "and (? is null or owner = ?)",
+            [job_id, owner, owner],
+        )
+        return cur.rowcount == 1
+
+    @staticmethod
+    def progress(store: Store, job_id: str, done: int, unscored: int) -> None:
+        """Record progress and a heartbeat."""
+        store.db.execute(
+            "update jobs set done = ?, unscored = ?, heartbeat_at = ? where id = ?",
+            [done, unscored, time.time(), job_id],
+        )
+
+    @staticmethod
+    def finish(store: Store, job_id: str, state: str, **fields: Any) -> None:
+        """Mark a job complete or failed."""
+        store.db["jobs"].update(job_id, {"state": state, "finished_at": time.time(), "owner": None, **fields})
+
+
+# ------------------------------------------------------------------------------ job creation
+
+
+@dataclass
+class NewJob:
+    """A job being created: its id, directory and the names the caller gave its files."""
+
+    id: str
+    dir: Path
+    benchmark_name: str
+    prediction_names: list[str]
+
+    @property
+    def benchmark_path(self) -> Path:
+        """Where the benchmark is kept."""
+        return self.dir / BENCHMARK_FILE
+
+    @property
+    def prediction_paths(self) -> list[Path]:
+        """Where the predictions are kept, in the caller's order."""
+        return prediction_paths(self.dir, len(self.prediction_names))
+
+
+def prediction_paths(job_dir: Path, n: int) -> list[Path]:
+    """The stored prediction files of a job."""
+    return [job_dir / f"predictions-{i}.jsonl" for i in range(n)]
+
+
+def jobs_root(data_dir: Path) -> Path:
+    """``data_dir/jobs``."""
+    return data_dir / "jobs"
+
+
+def valid_id(job_id: str) -> bool:
+    """Whether ``job_id`` can be a job id (so it is safe in a path)."""
+    return bool(_JOB_ID.match(job_id))
+
+
+def display_name(name: str | None, default: str) -> str:
+    """A caller's file name, reduced to something safe to echo in messages."""
+    base = _SAFE_NAME.sub("_", Path(name or "").name).strip("._")[:100]
+    return base or default
+
+
+def start_job(data_dir: Path, benchmark_name: str, prediction_names: Sequence[str]) -> NewJob:
+    """Make the directory of a new job."""
+    job_id = uuid.uuid4().hex[:16]
+    path = jobs_root(data_dir) / job_id
+    path.mkdir(parents=True)
+    return NewJob(job_id, path, benchmark_name, list(prediction_names))
+
+
+def save_upload(source: BinaryIO, target: Path) -> None:
+    """Copy an uploaded file (already spooled by the form parser) into the job directory."""
+    with open(target, "wb") as out:
+        shutil.copyfileobj(source, out, length=1 << 20)
+
+
+def resolve_server_path(data_dir: Path, path: str, what: str) -> Path:
+    """A caller-named server file, which must lie inside the data directory.
+
+    Raises PermissionError for a path outside it and InputError for a missing file.
+    """
+    root = data_dir.resolve()
+    candidate = Path(path)
+    resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
+    if not resolved.is_relative_to(root):
+        raise PermissionError(f"{what}: {path!r} is outside the server's data directory; upload the file instead")
+    if not resolved.is_file():
+        raise InputError("file not found on the server", path=path)
+    return resolved
+
+
+def validate_job(job: NewJob, split: str | None) -> int:
+    """Read and validate the job's files; returns its (item, model) pair count.
+
+    An InputError names the caller's file (not the server path) and the line.
+    """
+    names = {str(job.benchmark_path): job.benchmark_name}
+    names.update({str(p): n for p, n in zip(job.prediction_paths, job.prediction_names, strict=True)})
+    try:
+        items, preds = load_inputs(job.benchmark_path, job.prediction_paths, split)
+    except InputError as exc:
+        where = names.get(exc.path or "", exc.path)
+        problem = exc.problem
+        for server, shown in names.items():
+            problem = problem.replace(server, shown)
+        raise InputError(problem, path=where, line=exc.line) from None
+    tasks, missing = tasks_for(items, preds)
+    return len(tasks) + len(missing)
+
+
+def new_job_record(job: NewJob, *, split: str | None, rubric: str, backend: str, total: int, request_id: str) -> dict[str, Any]:
+    """The ``jobs`` row of a freshly validated job."""
+    return {
+        "id": job.id, "state": "queued", "created_at": time.time(), "started_at": None, "finished_at": None,
+        "heartbeat_at": None, "owner": None, "attempts": 0, "benchmark": job.benchmark_name,
+        "predictions": json.dumps(job.prediction_names), "split": split, "rubric": rubric, "backend": backend,
+        "done": 0, "total": total, "unscored": 0, "summary": None, "error": None, "run_id": None,
+        "request_id": request_id,
+    }
+
+
+def results_csv(verdicts: Sequence[Verdict]) -> str:
+    """One CSV row per verdict."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(RESULT_COLUMNS)
+    for v in verdicts:
+        row = v.model_dump()
+        row["extracted"] = ",".join(v.extracted) if v.extracted is not None else ""
+        row["cached"] = int(v.cached)
+        writer.writerow(["" if row.get(c) is None else row[c] for c in RESULT_COLUMNS])
+    return buf.getvalue()
+
+
+# ------------------------------------------------------------------------------ the worker
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class JobRunner:
+    """The background worker of one process: claims queued jobs and runs them, one at a time."""
+
+    def __init__(
+        self,
+        store_path: str | Path,
+        data_dir: Path,
+        backend_for: Callable[[str], Backend],
+        metrics: Metrics,
+        *,
+        concurrency: int = 16,
+        poll_seconds: float = 1.0,
+        lease_seconds: float = 600.0,
+    ) -> None:
+        self.store_path = Path(store_path)
+        self.data_dir = data_dir
+        self.backend_for = backend_for
+        self.metrics = metrics
+        self.concurrency = concurrency
+        self.poll_seconds = poll_seconds
+        self.lease_seconds = lease_seconds
+        self.host = socket.gethostname()
+        self.token = uuid.uuid4().hex[:8]
+        self.owner = f"{self.host}:{os.getpid()}:{self.token}"
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._sync_backends: dict[str, Backend] = {}
+        self.current: str | None = None
+
+    # ------------------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        """Start the worker thread (it re-queues orphaned jobs first)."""
+        self._thread = threading.Thread(target=self._main, name="judge-jobs", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """A job was queued: look now rather than at the next poll."""
+        self._wake.set()
+
+    @property
+    def alive(self) -> bool:
+        """True while the worker thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop; a running job is interrupted at its next progress report and re-queued."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("job worker still busy after %.0f s; its job resumes at the next start", timeout)
+
+    # ----------------------------------------------------------------------------- loop
+
+    def _main(self) -> None:
+        store = Store.open(self.store_path)
+        try:
+            self.requeue_orphans(store)
+            last_check = time.monotonic()
+            while not self._stop.is_set():
+                if time.monotonic() - last_check > min(60.0, self.lease_seconds / 4):
+                    self.requeue_orphans(store)
+                    last_check = time.monotonic()
+                job_id = self._claim_next(store)
+                if job_id is not None:
+                    self._run(store, job_id)
+                    continue
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
+        except Exception:  # the worker must not die silently
+            log.exception("job worker crashed")
+        finally:
+            store.close()
+
+    def _claim_next(self, store: Store) -> str | None:
+        for row in JobRepo.with_state(store, "queued"):
+            if JobRepo.claim(store, row["id"], self.owner):
+                self.metrics.job_state("running")
+                return str(row["id"])
+        return None
+
+    def requeue_orphans(self, store: Store) -> list[str]:
+        """Re-queue running jobs whose worker is gone; returns their ids."""
+        requeued = []
+        now = time.time()
+        for row in JobRepo.with_state(store, "running"):
+            owner = row.get("owner") or ""
+            host, _, rest = owner.partition(":")
+            pid_text, _, token = rest.partition(":")
+            if owner == self.owner:
+                continue
+            orphan = False
+            if host == self.host and pid_text.isdigit():
+                pid = int(pid_text)
+                orphan = not _pid_alive(pid) or (pid == os.getpid() and token != self.token)
+            heartbeat = row.get("heartbeat_at") or row.get("started_at") or 0.0
+            orphan = orphan or now - heartbeat > self.lease_seconds
+            if orphan and JobRepo.requeue(store, row["id"], row.get("owner")):
+                log.info("job %s re-queued (its worker %s is gone)", row["id"], owner or "?")
+                self.metrics.job_state("queued")
+                requeued.append(str(row["id"]))
+        return requeued
+
+    def _backend(self, spec: str) -> Backend:
+        """The embedded judge (sync) is kept; an LLM backend is built per job (its state is loop-bound)."""
+        if spec in self._sync_backends:
+            return self._sync_backends[spec]
+        backend = self.backend_for(spec)
+        if hasattr(backend, "judge_sync"):
+            self._sync_backends[spec] = backend
+        return backend
+
+    def _run(self, store: Store, job_id: str) -> None:
+        row = JobRepo.get(store, job_id)
+        assert row is not None
+        self.current = job_id
+        path = self.data_dir / "jobs" / job_id
+        names = json.loads(row["predictions"] or "[]")
+        bench = path / BENCHMARK_FILE
+        preds = prediction_paths(path, len(names))
+        log.info("job %s: running (attempt %s)", job_id, row.get("attempts"))
+        try:
+            items, predictions = load_inputs(bench, preds, row["split"])
+            offset = len(tasks_for(items, predictions)[1])  # pairs without a prediction count as done
+            last = 0.0
+
+            def progress(done: int, total: int, unscored: int) -> None:
+                nonlocal last
+                if self._stop.is_set():
+                    raise JobInterrupted
+                now = time.monotonic()
+                if now - last >= 0.5 or done == total:
+                    last = now
+                    JobRepo.progress(store, job_id, done + offset, unscored + offset)
+
+            result = score_items(
+                items, predictions, store=store, benchmark=bench, predictions=preds, split=row["split"],
+                backend=self._backend(row["backend"]), rubric=load_rubric(row["rubric"]),
+                concurrency=self.concurrency, progress=progress,
+            )
+            out = path / OUT_DIR
+            write_outputs(result, out)
+            (out / RESULTS_CSV).write_text(results_csv(result.verdicts), encoding="utf-8")
+            reasons: dict[str, int] = {}
+            for model_row in result.table.rows:
+                for reason, n in model_row.unscored_reasons.items():
+                    reasons[reason] = reasons.get(reason, 0) + n
+            unscored = sum(1 for v in result.verdicts if v.score is None)
+            summary = {"stats": result.stats, "unscored_reasons": reasons, "n_verdicts": len(result.verdicts)}
+            JobRepo.finish(
+                store, job_id, "complete", done=len(result.verdicts), total=len(result.verdicts),
+                unscored=unscored, summary=json.dumps(summary), run_id=result.run_id,
+            )
+            self.metrics.observe_verdicts("job", result.verdicts, result.stats)
+            self.metrics.job_state("complete")
+            log.info("job %s: complete (%d verdicts, %d unscored)", job_id, len(result.verdicts), unscored)
+        except JobInterrupted:
+            JobRepo.requeue(store, job_id, self.owner)
+            self.metrics.job_state("queued")
+            log.info("job %s: interrupted by shutdown, re-queued", job_id)
+        except JudgeError as exc:
+            message = str(exc).replace(str(path) + os.sep, "")
+            JobRepo.finish(store, job_id, "failed", error=message)
+            self.metrics.job_state("failed")
+            if isinstance(exc, BackendError):
+                self.metrics.backend_error(row["backend"])
+            log.warning("job %s: failed: %s", job_id, message)
+        except Exception:
+            log.exception("job %s: internal error", job_id)
+            JobRepo.finish(store, job_id, "failed", error="internal error (see the server log)")
+            self.metrics.job_state("failed")
+        finally:
+            self.current = None

@@ -1,0 +1,131 @@
+"""Two pure ASGI middlewares (no ``BaseHTTPMiddleware``, which buffers and costs a task per request).
+
+:class:`BodyLimitMiddleware` caps the request body: a declared ``Content-Length`` over the limit
+is refused before a byte is read, and a chunked body is counted as it streams in and refused
+as soon as it passes the limit, so at most one chunk past the limit is ever in memory. (Not
+FastAPI's own ``max_body_size``: it answers in plain text and, sitting outside the user
+middleware, replaces our JSON error bodies.)
+
+:class:`RequestContextMiddleware`:
+
+* gives each request an id (the caller's ``X-Request-ID`` when it is sane) and echoes it back;
+* counts the request by route *template* (``/jobs/{job_id}``, so ids do not explode the label
+  set) and status, and times it;
+* turns any exception that got this far into ``500 {"detail": "internal error", "request_id"}``
+  and logs the traceback with the id, so a stack trace never reaches a client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.telemetry import Metrics
+
+log = logging.getLogger("judge.service")
+_SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` when the body passes the limit; the HTTP handlers turn it into a 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body over the limit of {limit} bytes (JUDGE_MAX_BODY_BYTES)")
+
+
+async def _send_json(send: Send, status: int, payload: dict[str, object]) -> None:
+    body = json.dumps(payload).encode()
+    await send(
+        {"type": "http.response.start", "status": status,
+         "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimitMiddleware:
+    """413 for a request body over ``limit`` bytes, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        too_large = BodyTooLarge(self.limit)
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            status, detail = (413, too_large.detail) if declared.isdigit() else (400, "invalid Content-Length")
+            await _send_json(send, status, {"detail": detail, "request_id": scope.get("judge.request_id")})
+            return
+        seen = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise too_large
+            return message
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except BodyTooLarge:
+            if started:
+                raise
+            await _send_json(send, 413, {"detail": too_large.detail, "request_id": scope.get("judge.request_id")})
+
+
+class RequestContextMiddleware:
+    """See the module docstring."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
+        rid = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex[:16]
+        scope["judge.request_id"] = rid
+        status = 500
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                started = True
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("request %s %s %s failed", rid, scope.get("method"), scope.get("path"))
+            if not started:
+                await _send_json(send_with_id, 500, {"detail": "internal error", "request_id": rid})
+            status = 500
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe_request(template, scope.get("method", "?"), status, time.perf_counter() - start)

@@ -1,0 +1,232 @@
+"""``/jobs``: whole-benchmark scoring in the background (upload files, or name server-side ones)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from judge.errors import InputError
+from judge.store import Store
+from service import jobs
+from service.deps import AuthDep, PolicyDep, RequestIdDep, RunnerDep, SettingsDep, StoreDep
+from service.handlers import request_validation_error
+from service.schemas import (
+    ErrorResponse,
+    JobCreate,
+    JobList,
+    JobProgress,
+    JobStatus,
+    ValidationErrorResponse,
+)
+
+router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[AuthDep])
+
+MAX_PREDICTION_FILES = 32
+_UPLOAD_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["benchmark"],
+                    "properties": {
+                        "benchmark": {"type": "string", "format": "binary", "description": "Benchmark JSONL."},
+                        "predictions": {
+                            "type": "array", "items": {"type": "string", "format": "binary"},
+                            "description": "Prediction JSONL files ({id, model, prediction} per line).",
+                        },
+                        "split": {"type": "string", "enum": ["val", "test"]},
+                        "rubric": {"type": "string"},
+                        "backend": {"type": "string"},
+                    },
+                }
+            },
+            "application/json": {"schema": JobCreate.model_json_schema()},
+        },
+    }
+}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "Missing or wrong API key."},
+    403: {"model": ErrorResponse, "description": "Override not allowed, or a server path outside the data directory."},
+    404: {"model": ErrorResponse, "description": "No such job."},
+    409: {"model": ErrorResponse, "description": "The job has no results yet (or failed)."},
+    413: {"model": ErrorResponse, "description": "Upload over the body limit."},
+    415: {"model": ErrorResponse, "description": "Neither multipart/form-data nor JSON."},
+    422: {"model": ValidationErrorResponse, "description": "Invalid request or file (`file:line: problem`)."},
+}
+
+
+def _status(row: dict[str, Any]) -> JobStatus:
+    summary = json.loads(row["summary"]) if row.get("summary") else {}
+    return JobStatus(
+        id=row["id"], state=row["state"], progress=JobProgress(done=row["done"] or 0, total=row["total"] or 0),
+        unscored=row["unscored"] or 0, unscored_reasons=summary.get("unscored_reasons", {}), error=row["error"],
+        rubric=row["rubric"], backend=row["backend"], benchmark=row["benchmark"],
+        predictions=json.loads(row["predictions"] or "[]"), split=row["split"], run_id=row["run_id"],
+        attempts=row["attempts"] or 0, created_at=row["created_at"], started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+def _get(store: Store, job_id: str) -> dict[str, Any]:
+    row = jobs.JobRepo.get(store, job_id) if jobs.valid_id(job_id) else None
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id!r}")
+    return row
+
+
+def _parse_form(form: Any) -> tuple[JobCreate, tuple[UploadFile, list[UploadFile]]]:
+    bench = form.get("benchmark")
+    preds = form.getlist("predictions")
+    if not isinstance(bench, UploadFile):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "body.benchmark: a file is required (multipart field `benchmark`)")
+    if not all(isinstance(p, UploadFile) for p in preds):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "body.predictions: each `predictions` part must be a file")
+    unknown = sorted(set(form.keys()) - {"benchmark", "predictions", "split", "rubric", "backend"})
+    if unknown:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"body.{unknown[0]}: unknown field")
+    fields = {k: v for k, v in form.items() if k in ("split", "rubric", "backend") and isinstance(v, str)}
+    try:
+        options = JobCreate(benchmark=bench.filename or "benchmark.jsonl", **fields)
+    except ValidationError as exc:
+        raise request_validation_error(exc) from None
+    return options, (bench, list(preds))
+
+
+def _create(
+    settings: Any, store: Store, options: JobCreate, uploads: tuple[UploadFile, list[UploadFile]] | None,
+    rubric: str, backend: str, rid: str,
+) -> dict[str, Any]:
+    """Save (or copy) the files, validate them, insert the job row; blocking, runs in the threadpool."""
+    data_dir = settings.data_dir
+    if uploads is None:  # server-side paths
+        try:
+            sources = [jobs.resolve_server_path(data_dir, options.benchmark, "benchmark")]
+            sources += [jobs.resolve_server_path(data_dir, p, "predictions") for p in options.predictions]
+        except PermissionError as exc:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
+        names = [jobs.display_name(options.benchmark, "benchmark.jsonl")]
+        names += [jobs.display_name(p, f"predictions-{i}.jsonl") for i, p in enumerate(options.predictions)]
+    else:
+        bench, preds = uploads
+        names = [jobs.display_name(bench.filename, "benchmark.jsonl")]
+        names += [jobs.display_name(p.filename, f"predictions-{i}.jsonl") for i, p in enumerate(preds)]
+    job = jobs.start_job(data_dir, names[0], names[1:])
+    try:
+        targets = [job.benchmark_path, *job.prediction_paths]
+        if uploads is None:
+            for source, target in zip(sources, targets, strict=True):
+                shutil.copyfile(source, target)
+        else:
+            for upload, target in zip([uploads[0], *uploads[1]], targets, strict=True):
+                upload.file.seek(0)
+                jobs.save_upload(upload.file, target)
+        total = jobs.validate_job(job, options.split)
+        record = jobs.new_job_record(job, split=options.split, rubric=rubric, backend=backend, total=total, request_id=rid)
+        jobs.JobRepo.insert(store, record)
+    except BaseException:
+        shutil.rmtree(job.dir, ignore_errors=True)
+        raise
+    return record
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, responses=ERRORS, openapi_extra=_UPLOAD_DOC,
+             summary="Score a whole benchmark in the background")
+async def create_job(
+    request: Request, response: Response, settings: SettingsDep, policy: PolicyDep, store: StoreDep,
+    runner: RunnerDep, rid: RequestIdDep,
+) -> JobStatus:
+    """Upload a benchmark JSONL and prediction JSONL files (multipart: `benchmark`, `predictions`...),
+    or send JSON naming files under the server's data directory. The files are validated first:
+    a bad line fails the request with 422 `file:line: problem` and nothing is queued.
+    """
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in ("multipart/form-data", "application/json"):
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            "send multipart/form-data (file uploads) or application/json (files under the data directory)",
+        )
+    form = await request.form(max_files=MAX_PREDICTION_FILES + 1, max_fields=8) if ctype.startswith("multipart") else None
+    try:
+        uploads: tuple[UploadFile, list[UploadFile]] | None = None
+        if form is not None:
+            options, uploads = _parse_form(form)
+        else:
+            try:
+                options = JobCreate.model_validate(await request.json())
+            except ValueError as exc:  # ValidationError is a ValueError too
+                if isinstance(exc, ValidationError):
+                    raise request_validation_error(exc) from None
+                raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"body: invalid JSON ({exc})") from None
+        n_preds = len(uploads[1]) if uploads is not None else len(options.predictions)
+        if n_preds > MAX_PREDICTION_FILES:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"body.predictions: at most {MAX_PREDICTION_FILES} files")
+        rubric = policy.rubric(options.rubric).id
+        backend = policy.backend(options.backend)
+        try:
+            record = await run_in_threadpool(_create, settings, store, options, uploads, rubric, backend, rid)
+        except InputError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    finally:
+        if form is not None:
+            await form.close()
+    runner.metrics.job_state("queued")
+    runner.wake()
+    response.headers["Location"] = f"/jobs/{record['id']}"
+    return _status(record)
+
+
+@router.get("", responses=ERRORS, summary="Recent jobs")
+def list_jobs(store: StoreDep, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> JobList:
+    """The newest jobs first."""
+    return JobList(jobs=[_status(r) for r in jobs.JobRepo.recent(store, limit)])
+
+
+@router.get("/{job_id}", responses=ERRORS, summary="A job's state and progress")
+def get_job(job_id: str, store: StoreDep) -> JobStatus:
+    """State (queued, running, complete, failed), progress, unscored counts and error."""
+    return _status(_get(store, job_id))
+
+
+def _finished(store: Store, job_id: str, settings: Any) -> Any:
+    row = _get(store, job_id)
+    if row["state"] == "failed":
+        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} failed: {row['error']}")
+    if row["state"] != "complete":
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"job {job_id} is {row['state']} ({row['done'] or 0}/{row['total'] or 0} done); results come when it is complete",
+        )
+    return jobs.jobs_root(settings.data_dir) / job_id / jobs.OUT_DIR
+
+
+@router.get("/{job_id}/results", responses=ERRORS, response_class=Response, summary="Per-item verdicts")
+def job_results(
+    job_id: str, store: StoreDep, settings: SettingsDep, format: Literal["jsonl", "csv"] = "jsonl"
+) -> Response:
+    """Every verdict with its provenance: JSON lines (default) or CSV."""
+    out = _finished(store, job_id, settings)
+    if format == "csv":
+        return FileResponse(out / jobs.RESULTS_CSV, media_type="text/csv", filename=f"{job_id}-results.csv")
+    return FileResponse(out / "verdicts.jsonl", media_type="application/x-ndjson", filename=f"{job_id}-verdicts.jsonl")
+
+
+@router.get("/{job_id}/table", responses=ERRORS, response_class=Response, summary="Per-ability score table")
+def job_table(
+    job_id: str, store: StoreDep, settings: SettingsDep, format: Literal["json", "markdown", "csv"] = "json"
+) -> Response:
+    """The per-model table (AVG, the 7 abilities, question types, languages) as JSON, Markdown or CSV."""
+    out = _finished(store, job_id, settings)
+    if format == "markdown":
+        return PlainTextResponse((out / "scores.md").read_text(encoding="utf-8"), media_type="text/markdown")
+    if format == "csv":
+        return PlainTextResponse((out / "scores.csv").read_text(encoding="utf-8"), media_type="text/csv")
+    return JSONResponse(json.loads((out / "scores.json").read_text(encoding="utf-8")))

@@ -1,0 +1,17 @@
+"""``GET /metrics``: Prometheus text format (see :mod:`service.telemetry`)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
+
+from service.deps import AuthDep, MetricsDep
+from service.telemetry import CONTENT_TYPE
+
+router = APIRouter(tags=["metrics"], dependencies=[AuthDep])
+
+
+@router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
+def metrics(registry: MetricsDep) -> PlainTextResponse:
+    """Requests by route and status, latency histogram, verdicts by outcome, cache hits, backend errors."""
+    return PlainTextResponse(registry.render(), media_type=CONTENT_TYPE)

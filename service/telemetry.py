@@ -1,0 +1,141 @@
+"""Prometheus metrics, written by hand: a few counters and one histogram, thread-safe.
+
+Why not ``prometheus_client``: the service needs five metric families, the text format is
+small and stable, and the library's multi-process mode (the only thing it would add for
+``judge serve --workers N``) needs a shared directory and hooks anyway. Each process reports
+its own counters; with ``--workers N`` a scrape sees the worker that answered it.
+
+Families:
+
+* ``judge_http_requests_total{route,method,status}``
+* ``judge_http_request_duration_seconds{route,method}`` (histogram)
+* ``judge_verdicts_total{source,outcome}`` - source ``score`` or ``job``; outcome ``scored``/``unscored``
+* ``judge_cache_hits_total`` / ``judge_cache_misses_total`` - backend judgments served from the store / computed
+* ``judge_backend_errors_total{backend}`` - backend failures (``BackendError``)
+* ``judge_jobs_total{state}`` - job state transitions
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+from judge.models import Verdict
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+BUCKETS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _labels(names: Sequence[str], values: Sequence[str], extra: str = "") -> str:
+    parts = [f'{n}="{_escape(str(v))}"' for n, v in zip(names, values, strict=True)]
+    if extra:
+        parts.append(extra)
+    return "{" + ",".join(parts) + "}" if parts else ""
+
+
+def _num(value: float) -> str:
+    return repr(float(value)) if not float(value).is_integer() else str(int(value))
+
+
+class Metrics:
+    """The service's counters; every method is safe to call from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: Counter[tuple[str, str, str]] = Counter()
+        self._hist: dict[tuple[str, str], list[float]] = {}  # bucket counts..., +Inf, sum
+        self.verdicts: Counter[tuple[str, str]] = Counter()
+        self.cache: Counter[str] = Counter()
+        self.backend_errors: Counter[str] = Counter()
+        self.jobs: Counter[str] = Counter()
+
+    # ----------------------------------------------------------------------------- updates
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one HTTP request and its latency."""
+        with self._lock:
+            self.requests[(route, method, str(status))] += 1
+            hist = self._hist.setdefault((route, method), [0.0] * (len(BUCKETS) + 2))
+            hist[bisect.bisect_left(BUCKETS, seconds)] += 1
+            hist[-1] += seconds
+
+    def observe_verdicts(self, source: str, verdicts: Iterable[Verdict], stats: dict[str, int]) -> None:
+        """Count verdicts by outcome, and the scorer's cache hits and misses."""
+        scored = unscored = 0
+        for v in verdicts:
+            if v.score is None:
+                unscored += 1
+            else:
+                scored += 1
+        with self._lock:
+            self.verdicts[(source, "scored")] += scored
+            self.verdicts[(source, "unscored")] += unscored
+            self.cache["hit"] += stats.get("cached", 0)
+            self.cache["miss"] += stats.get("computed", 0)
+
+    def backend_error(self, backend: str) -> None:
+        """Count one backend failure."""
+        with self._lock:
+            self.backend_errors[backend] += 1
+
+    def job_state(self, state: str) -> None:
+        """Count one job entering ``state``."""
+        with self._lock:
+            self.jobs[state] += 1
+
+    # ------------------------------------------------------------------------------ output
+
+    def render(self) -> str:
+        """The Prometheus text exposition format."""
+        with self._lock:
+            requests = sorted(self.requests.items())
+            hists = sorted((k, list(v)) for k, v in self._hist.items())
+            verdicts = sorted(self.verdicts.items())
+            cache = dict(self.cache)
+            errors = sorted(self.backend_errors.items())
+            jobs = sorted(self.jobs.items())
+        out: list[str] = []
+
+        def family(name: str, kind: str, help_text: str) -> None:
+            out.append(f"# HELP {name} {help_text}")
+            out.append(f"# TYPE {name} {kind}")
+
+        family("judge_http_requests_total", "counter", "HTTP requests by route template, method and status.")
+        for (route, method, status), n in requests:
+            out.append(f"judge_http_requests_total{_labels(('route', 'method', 'status'), (route, method, status))} {n}")
+
+        name = "judge_http_request_duration_seconds"
+        family(name, "histogram", "HTTP request latency in seconds.")
+        for (route, method), hist in hists:
+            cumulative = 0.0
+            for bound, count in zip((*BUCKETS, float("inf")), hist[:-1], strict=True):
+                cumulative += count
+                le = "+Inf" if bound == float("inf") else _num(bound)
+                labels = _labels(("route", "method"), (route, method), 'le="' + le + '"')
+                out.append(f"{name}_bucket{labels} {_num(cumulative)}")
+            out.append(f"{name}_sum{_labels(('route', 'method'), (route, method))} {hist[-1]!r}")
+            out.append(f"{name}_count{_labels(('route', 'method'), (route, method))} {_num(cumulative)}")
+
+        family("judge_verdicts_total", "counter", "Verdicts returned, by source (score, job) and outcome (scored, unscored).")
+        for (source, outcome), n in verdicts:
+            out.append(f"judge_verdicts_total{_labels(('source', 'outcome'), (source, outcome))} {n}")
+
+        family("judge_cache_hits_total", "counter", "Backend judgments served from the store's cache.")
+        out.append(f"judge_cache_hits_total {cache.get('hit', 0)}")
+        family("judge_cache_misses_total", "counter", "Backend judgments computed (not in the cache).")
+        out.append(f"judge_cache_misses_total {cache.get('miss', 0)}")
+
+        family("judge_backend_errors_total", "counter", "Judge backend failures, by backend.")
+        for backend, n in errors:
+            out.append(f"judge_backend_errors_total{_labels(('backend',), (backend,))} {n}")
+
+        family("judge_jobs_total", "counter", "Job state transitions, by the state entered.")
+        for state, n in jobs:
+            out.append(f"judge_jobs_total{_labels(('state',), (state,))} {n}")
+        return "\n".join(out) + "\n"
