@@ -185,6 +185,63 @@ def agreement(
         click.echo(f"wrote {n} disagreements of {next(iter(judged))} to {disagreements}", err=True)
 
 
+# ------------------------------------------------------------------------- calibrate
+
+
+@cli.command()
+@click.option("--rubric", default="clinical/v3", show_default=True, help="Rubric to start from (id or YAML path).")
+@click.option("--gold", type=click.Path(dir_okay=False), help="Gold JSONL to split into train / dev / held-out.")
+@click.option("--backend", default="local", show_default=True, help="`local` or a litellm model string.")
+@click.option("--optimizer", type=click.Choice(["coordinate", "instruct-search", "bootstrap-rs", "mipro", "gepa"]),
+              help="local: coordinate (default). LLM: instruct-search (default), bootstrap-rs, mipro, gepa (DSPy).")
+@click.option("--budget", type=int, help="LM calls the optimizer may issue, cached ones included (default: unbounded).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split, the search and the bootstrap.")
+@click.option("--train", type=click.Path(dir_okay=False), help="Explicit train part (gold JSONL); needs --dev and --test.")
+@click.option("--dev", type=click.Path(dir_okay=False), help="Explicit dev part (used to select).")
+@click.option("--test", type=click.Path(dir_okay=False), help="Explicit held-out part (only for the final figure).")
+@click.option("--split-by", type=click.Choice(["candidate", "question"]), default="candidate", show_default=True,
+              help="Split unit; `question` keeps all candidates of a question in one part.")
+@click.option("--report", "report_html", type=click.Path(dir_okay=False), help="Also write an HTML agreement report.")
+@click.option("--n-boot", type=int, default=1000, show_default=True, help="Bootstrap resamples for the CIs.")
+@click.option("--db", help="SQLite store (default $JUDGE_DATA_DIR/judge.db).")
+@click.option("--api-base", help="Base URL of an OpenAI-compatible server (or $JUDGE_API_BASE).")
+@click.option("--api-key", help="API key (or $JUDGE_API_KEY, or the provider's usual variable).")
+@click.option("--timeout", type=float, help="Seconds per LLM call.")
+@click.option("--concurrency", type=int, default=16, show_default=True, help="LLM calls in flight at most.")
+@click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
+@handle_errors
+def calibrate(
+    rubric: str, gold: str | None, backend: str, optimizer: str | None, budget: int | None, seed: int,
+    train: str | None, dev: str | None, test: str | None, split_by: str, report_html: str | None, n_boot: int,
+    db: str | None, api_base: str | None, api_key: str | None, timeout: float | None, concurrency: int, quiet: bool,
+) -> None:
+    """Calibrate a rubric against a gold set and write the result as a new draft rubric.
+
+    Splits the gold set into train / dev / held-out (stratified by ability and gold score), tunes
+    the embedded judge's parameters (--backend local) or an LLM judge's instructions and demos
+    (DSPy), and prints alpha (ordinal) before and after on dev and held-out. The result is the next
+    free version with status draft; publish it with `judge rubrics publish` after review.
+    """
+    from judge.calibrate.run import calibrate as run_calibration
+
+    result = run_calibration(
+        rubric, store=open_store(db), gold=gold, train=train, dev=dev, test=test, backend=backend,
+        backend_options=backend_options(api_base, api_key, timeout), optimizer=optimizer, budget=budget, seed=seed,
+        split_by=split_by, n_boot=n_boot, concurrency=concurrency, report_html=report_html,  # type: ignore[arg-type]
+        log=None if quiet else (lambda m: click.echo(m, err=True)),
+    )
+    click.echo(result.table())
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    calls = result.lm_calls
+    click.echo(f"LM calls: optimizer {calls['optimizer'].get('issued', 0)} issued "
+               f"({calls['optimizer'].get('sent', 0)} sent, the rest cached), measurement {calls['measurement']} sent")
+    click.echo(f"improved on held-out: {'yes' if result.improved else 'NO'}")
+    click.echo(f"wrote {result.path} ({result.rubric}, status draft); review, then: judge rubrics publish {result.rubric}")
+    if report_html:
+        click.echo(f"wrote {report_html}")
+
+
 # ----------------------------------------------------------------------------- serve
 
 

@@ -40,8 +40,6 @@ from typing import Any
 
 from aiohttp import web
 
-_BLOCK = r"<{tag}>\s*(.*?)\s*</{tag}>"
-
 
 @dataclass
 class ChatRequest:
@@ -78,8 +76,12 @@ class ChatRequest:
 
     def block(self, tag: str) -> str | None:
         """The text inside ``<tag>...</tag>`` of the prompt, or None."""
-        m = re.search(_BLOCK.format(tag=tag), self.first_user, re.S)
-        return m.group(1) if m else None
+        text = self.first_user
+        end = text.rfind(f"</{tag}>")
+        start = text.rfind(f"<{tag}>", 0, end) if end >= 0 else -1
+        if start < 0:  # (the rubric's own prose may mention a tag before the block)
+            return None
+        return text[start + len(tag) + 2 : end].strip()
 
     @property
     def candidate(self) -> str | None:
@@ -249,6 +251,10 @@ class FakeOpenAIServer:
                 return
             ready.set()
             loop.run_forever()
+            pending = asyncio.all_tasks(loop)
+            for task in pending:  # e.g. a scripted hang: do not wait it out
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.run_until_complete(self._runner.cleanup())  # type: ignore[union-attr]
             loop.close()
 
