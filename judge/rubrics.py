@@ -279,6 +279,24 @@ def next_version(name: str, root: Path | None = None) -> str:
     return f"v{max(used, default=0) + 1}"
 
 
+class _ReviewDumper(yaml.SafeDumper):
+    """Drafts are read by reviewers: multi-line text as ``|`` blocks, lists of plain values on one line."""
+
+
+def _str_block(dumper: yaml.SafeDumper, text: str) -> yaml.Node:
+    style = "|" if "\n" in text and not any(line != line.rstrip() for line in text.splitlines()) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+def _flat_list(dumper: yaml.SafeDumper, items: list[Any]) -> yaml.Node:
+    flat = all(isinstance(x, (str, int, float, bool)) and "\n" not in str(x) and len(str(x)) <= 60 for x in items)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", items, flow_style=flat or None)
+
+
+_ReviewDumper.add_representer(str, _str_block)
+_ReviewDumper.add_representer(list, _flat_list)
+
+
 def write_draft(rubric_data: dict[str, Any], root: Path | None = None) -> Path:
     """Write a new draft rubric as the next free version of its family; never overwrites."""
     root = root or rubrics_dir()
@@ -291,7 +309,7 @@ def write_draft(rubric_data: dict[str, Any], root: Path | None = None) -> Path:
     path = root / name / f"{version}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "x", encoding="utf-8") as fh:  # "x": fail rather than overwrite
-        yaml.safe_dump(data, fh, allow_unicode=True, sort_keys=False, width=100)
+        yaml.dump(data, fh, Dumper=_ReviewDumper, allow_unicode=True, sort_keys=False, width=100)
     return path
 
 

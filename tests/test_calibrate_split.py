@@ -20,11 +20,18 @@ def rows(n: int, per_question: int = 4) -> list[GoldRating]:
     out = []
     for i in range(n):
         q = i // per_question
-        out.append(GoldRating(
-            id=f"r{i:03d}", ability=ABILITIES[q % 3], question_type="short_answer", language="en",
-            question=f"question {q}?", reference=f"answer {q}", candidate=f"candidate {i}",
-            ratings={"a": [0.0, 0.5, 1.0, 1.0][i % 4]},
-        ))
+        out.append(
+            GoldRating(
+                id=f"r{i:03d}",
+                ability=ABILITIES[q % 3],
+                question_type="short_answer",
+                language="en",
+                question=f"question {q}?",
+                reference=f"answer {q}",
+                candidate=f"candidate {i}",
+                ratings={"a": [0.0, 0.5, 1.0, 1.0][i % 4]},
+            )
+        )
     return out
 
 
@@ -86,7 +93,9 @@ def test_alpha_and_figure():
 
 
 def test_importing_calibrate_imports_neither_dspy_nor_litellm():
-    code = ("import sys, judge.calibrate, judge.calibrate.run, judge.calibrate.optimize, judge.cli; "
-            "bad = [m for m in ('dspy', 'litellm', 'optuna') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
+    code = (
+        "import sys, judge.calibrate, judge.calibrate.run, judge.calibrate.optimize, judge.cli; "
+        "bad = [m for m in ('dspy', 'litellm', 'optuna') if m in sys.modules]; print(bad); sys.exit(bool(bad))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr

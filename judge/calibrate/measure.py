@@ -71,15 +71,19 @@ class Figure(BaseModel):
         return f"{self.alpha_ordinal:.3f}{ci}"
 
 
-def figure(preds: Sequence[float | None], golds: Sequence[float], *, n_boot: int = 1000, seed: int = 0,
-           key: str = "overall") -> Figure:
+def figure(
+    preds: Sequence[float | None], golds: Sequence[float], *, n_boot: int = 1000, seed: int = 0, key: str = "overall"
+) -> Figure:
     """Alpha (ordinal) with its bootstrap CI, exact agreement and mean credit."""
     from judge.agreement import compare_scores
 
     m = compare_scores(list(golds), list(preds), n_boot=n_boot, seed=seed, key=key, full_ci=False)
     ci = m.ci.get("alpha_ordinal")
     return Figure(
-        n=m.n, n_scored=m.n_scored, alpha_ordinal=m.alpha_ordinal,
+        n=m.n,
+        n_scored=m.n_scored,
+        alpha_ordinal=m.alpha_ordinal,
         ci95=[round(ci.low, 4), round(ci.high, 4)] if ci else None,
-        exact_agreement=m.exact_agreement, mean_credit=round(mean_credit(preds, golds), 4),
+        exact_agreement=m.exact_agreement,
+        mean_credit=round(mean_credit(preds, golds), 4),
     )

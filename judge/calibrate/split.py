@@ -102,7 +102,9 @@ def _coarsen(labels: list[str], min_stratum: int) -> tuple[list[str], list[str]]
     return labels, notes
 
 
-def _cut(units: list[str], labels: list[str], size: float, seed: int, what: str) -> tuple[list[str], list[str], list[str]]:
+def _cut(
+    units: list[str], labels: list[str], size: float, seed: int, what: str
+) -> tuple[list[str], list[str], list[str]]:
     """One stratified cut (falls back to unstratified with a note)."""
     from sklearn.model_selection import train_test_split
 
@@ -166,8 +168,14 @@ def split_gold(
         return sorted((i for u in us for i in members[u]), key=order.__getitem__)
 
     return GoldSplit(
-        method="stratified", by=by, seed=seed, fractions={"dev": dev, "test": test},
-        train=expand(train_u), dev=expand(dev_u), test=expand(test_u), notes=notes + n1 + n2,
+        method="stratified",
+        by=by,
+        seed=seed,
+        fractions={"dev": dev, "test": test},
+        train=expand(train_u),
+        dev=expand(dev_u),
+        test=expand(test_u),
+        notes=notes + n1 + n2,
     )
 
 

@@ -1,0 +1,407 @@
+"""``judge calibrate``: split the gold set, optimize on train/dev, measure on held-out, write a draft rubric.
+
+1. The gold set is split into train / dev / held-out (:mod:`judge.calibrate.split`), or taken as
+   three files.
+2. The optimizer sees **train and dev only**: the embedded judge's parameters are fitted by
+   :mod:`judge.calibrate.local_fit`; an LLM judge's instructions and demos by
+   :mod:`judge.calibrate.optimize` (DSPy).
+3. The calibrated rubric is measured against the starting rubric on dev and on held-out through
+   the normal path (backend + rubric renderer + store cache): Krippendorff's alpha (ordinal) with
+   bootstrap 95 % CIs, and a paired bootstrap of the difference on held-out.
+4. It is written as the next free version with ``status: draft``, ``derived_from`` and full
+   provenance - ``improved: false`` when it does not beat the start on held-out gold. Publishing
+   stays a separate, human step (``judge rubrics publish``).
+
+Usage::
+
+    result = calibrate("v3", gold="gold.jsonl", backend="local", store=store)
+    print(result.table())
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from judge.backends import LOCAL, get_backend
+from judge.calibrate.local_fit import content_sha
+from judge.calibrate.measure import Figure, figure, gold_scores
+from judge.calibrate.split import GoldSplit, SplitBy, split_from_parts, split_gold
+from judge.errors import InputError, JudgeError
+from judge.io import file_sha256, read_gold
+from judge.models import GoldRating
+from judge.rubrics import Rubric, load_rubric, write_draft
+from judge.settings import Settings
+from judge.store import Store
+
+LOCAL_OPTIMIZERS = ("coordinate",)
+Recorder = Callable[[Sequence[str]], None]
+
+
+class CalibrationResult(BaseModel):
+    """What a calibration did and found."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(description="The new draft rubric file.")
+    rubric: str = Field(description="Its id, e.g. `clinical/v4`.")
+    base: str = Field(description="The rubric it was derived from, e.g. `clinical/v3`.")
+    backend: str = Field(description="`local` or a litellm model string.")
+    optimizer: str = Field(description="The optimizer used.")
+    chosen: str = Field(description="What the optimizer kept (a candidate name, a path step, or `base`).")
+    improved: bool = Field(description="True when held-out alpha after > before.")
+    figures: dict[str, dict[str, Figure]] = Field(description="part (dev, test) -> before / after.")
+    held_out_diff: dict[str, Any] = Field(description="Paired bootstrap alpha(after) - alpha(before) on held-out.")
+    lm_calls: dict[str, Any] = Field(description="LM calls of the optimizer and of the measurement.")
+    split: dict[str, int] = Field(description="Sizes of train, dev and held-out.")
+    notes: list[str] = Field(default_factory=list, description="Anything the user should know.")
+    program_state: str | None = Field(default=None, description="DSPy program state JSON written next to the rubric.")
+
+    def table(self) -> str:
+        """The before/after agreement table as text."""
+        rows = [
+            (
+                "part",
+                "n",
+                f"alpha before ({self.base.split('/')[-1]})",
+                f"alpha after ({self.rubric.split('/')[-1]})",
+                "change",
+            )
+        ]
+        labels = {"dev": "dev (used to select)", "test": "held-out"}
+        for part in ("dev", "test"):
+            b, a = self.figures[part]["before"], self.figures[part]["after"]
+            change = (
+                "n/a"
+                if a.alpha_ordinal is None or b.alpha_ordinal is None
+                else f"{a.alpha_ordinal - b.alpha_ordinal:+.3f}"
+            )
+            rows.append((labels[part], str(b.n), b.short(), a.short(), change))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        d = self.held_out_diff
+        if d.get("alpha_diff") is not None:
+            ci = d.get("alpha_diff_ci")
+            lines.append(
+                f"held-out paired difference: {d['alpha_diff']:+.3f}"
+                + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "")
+                + (
+                    f", after > before in {d['share_positive']:.0%} of resamples"
+                    if d.get("share_positive") is not None
+                    else ""
+                )
+            )
+        return "\n".join(lines)
+
+
+def _yaml_data(base: Rubric) -> dict[str, Any]:
+    """The base rubric file's own data (keeps its key order and wording)."""
+    data = yaml.safe_load(Path(base.path).read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def apply_updates(base: Rubric, updates: dict[str, Any]) -> Rubric:
+    """An in-memory rubric: ``base`` with ``updates``; its sha is a content hash so caches never mix it up."""
+    data = base.model_dump(exclude={"sha256", "path"})
+    data.update(updates)
+    variant = Rubric.model_validate({**data, "sha256": "", "path": ""})
+    return variant.model_copy(update={"sha256": content_sha(variant)})
+
+
+def _load_parts(
+    gold: str | None,
+    train: str | None,
+    dev: str | None,
+    test: str | None,
+    *,
+    seed: int,
+    split_by: SplitBy,
+    dev_share: float,
+    test_share: float,
+) -> tuple[list[GoldRating], GoldSplit, dict[str, Any]]:
+    files = {"train": train, "dev": dev, "test": test}
+    if any(files.values()):
+        missing = [k for k, v in files.items() if not v]
+        if missing:
+            raise InputError(f"give all three of --train, --dev and --test (missing: {', '.join(missing)})")
+        rows, split = split_from_parts(*(read_gold(p) for p in files.values()))  # type: ignore[arg-type]
+        if gold:
+            known = {r.id for r in read_gold(gold)}
+            unknown = [r.id for r in rows if r.id not in known]
+            if unknown:
+                raise InputError(f"{len(unknown)} ids of the split files are not in {gold}: {unknown[:5]}")
+        source = {k: {"path": str(v), "sha256": file_sha256(v)} for k, v in files.items()}  # type: ignore[arg-type]
+        if gold:
+            source["gold"] = {"path": str(gold), "sha256": file_sha256(gold)}
+        return rows, split, source
+    if not gold:
+        raise InputError("give --gold GOLD.jsonl, or --train, --dev and --test files")
+    rows = read_gold(gold)
+    split = split_gold(rows, seed=seed, dev=dev_share, test=test_share, by=split_by)
+    return rows, split, {"gold": {"path": str(gold), "sha256": file_sha256(gold)}}
+
+
+def _measure(
+    rows: Sequence[GoldRating], backend: Any, rubric: Rubric, store: Store, concurrency: int
+) -> tuple[list[float | None], int]:
+    """Scores of ``rows`` under ``rubric`` through the store's cache, and the LM calls it cost."""
+    from judge.evaluate import judge_gold
+
+    verdicts = judge_gold(rows, backend, rubric, store, concurrency=concurrency)
+    calls = sum(v.usage.calls for v in verdicts if not v.cached)
+    return [v.score for v in verdicts], calls
+
+
+def calibrate(
+    rubric: str,
+    *,
+    store: Store,
+    gold: str | None = None,
+    train: str | None = None,
+    dev: str | None = None,
+    test: str | None = None,
+    backend: str = LOCAL,
+    backend_options: dict[str, Any] | None = None,
+    optimizer: str | None = None,
+    budget: int | None = None,
+    seed: int = 0,
+    split_by: SplitBy = "candidate",
+    dev_share: float = 0.2,
+    test_share: float = 0.2,
+    n_boot: int = 1000,
+    concurrency: int = 16,
+    settings: Settings | None = None,
+    record: Recorder | None = None,
+    log: Callable[[str], None] | None = None,
+    report_html: str | None = None,
+) -> CalibrationResult:
+    """Calibrate ``rubric`` against a gold set and write the result as a new draft rubric.
+
+    ``record`` is told the gold ids of every case the optimizer judges (never the held-out ones);
+    ``log`` gets progress lines. See the module docstring for the steps.
+    """
+    settings = settings or Settings()
+    say = log or (lambda _m: None)
+    options = dict(backend_options or {})
+    base = load_rubric(rubric)
+    if base.kind != "critic":
+        raise JudgeError(f"{base.id} is an {base.kind} rubric; calibrate a critic rubric")
+    if budget is not None and budget < 0:
+        raise InputError("--budget must be >= 0")
+    rows, split, source = _load_parts(
+        gold, train, dev, test, seed=seed, split_by=split_by, dev_share=dev_share, test_share=test_share
+    )
+    train_rows, dev_rows, test_rows = split.parts(rows)
+    judge = get_backend(backend, **options)
+    say(
+        f"calibrating {base.id} with {judge.spec}: train {len(train_rows)}, dev {len(dev_rows)}, "
+        f"held-out {len(test_rows)} (split: {split.method}, by {split.by}, seed {split.seed})"
+    )
+    run_id = store.start_run(
+        "calibrate",
+        {"rubric": base.id, "backend": judge.spec, "optimizer": optimizer, "budget": budget, "seed": seed, **source},
+        len(rows),
+    )
+    started = time.time()
+    try:
+        notes = list(split.notes)
+        program_state: dict[str, Any] | None = None
+        search: dict[str, Any] = {}
+        if backend == LOCAL:
+            optimizer = optimizer or "coordinate"
+            if optimizer not in LOCAL_OPTIMIZERS:
+                raise InputError(
+                    f"--backend local is calibrated by {', '.join(LOCAL_OPTIMIZERS)}, not {optimizer!r} "
+                    "(the DSPy optimizers tune prompts, which the embedded judge does not read)"
+                )
+            from judge.calibrate.local_fit import fit_local, local_scorer
+
+            fit = fit_local(base, train_rows, dev_rows, score=local_scorer(record), log=say)
+            updates = {"local": fit.params.model_dump(mode="json")} if fit.params != base.local else {}
+            chosen = "base" if fit.chosen == 0 else f"step {fit.chosen}: {fit.path[fit.chosen].block}"
+            search = fit.summary()
+            optimizer_calls: dict[str, Any] = {"issued": 0, "sent": 0, "budget": budget}
+        else:
+            from judge.calibrate.optimize import DEFAULT_OPTIMIZER, LMConfig, optimize_llm
+
+            optimizer = optimizer or DEFAULT_OPTIMIZER
+            llm = optimize_llm(
+                base,
+                train_rows,
+                dev_rows,
+                lm_config=LMConfig.from_options(judge.spec, options),
+                optimizer=optimizer,
+                budget=budget,
+                seed=seed,
+                cache_dir=settings.data_dir / "dspy_cache",
+                num_threads=min(concurrency, 8),
+                record=record,
+                log=say,
+            )
+            updates, chosen, program_state = llm.updates, llm.chosen, llm.program_state
+            notes += llm.notes
+            search = {"trials": [t.as_dict() for t in llm.trials]}
+            optimizer_calls = llm.calls
+
+        calibrated = apply_updates(base, updates) if updates else base
+        # measurement: dev, then held-out - the held-out part is judged only here, after the search
+        figures: dict[str, dict[str, Figure]] = {}
+        preds: dict[str, dict[str, list[float | None]]] = {}
+        measure_calls = 0
+        for part, part_rows in (("dev", dev_rows), ("test", test_rows)):
+            golds = gold_scores(part_rows)
+            figures[part], preds[part] = {}, {}
+            for when, r in (("before", base), ("after", calibrated)):
+                scores, calls = _measure(part_rows, judge, r, store, concurrency)
+                measure_calls += calls
+                preds[part][when] = scores
+                figures[part][when] = figure(scores, golds, n_boot=n_boot, seed=seed, key=part)
+        from judge.agreement import paired_difference
+
+        diff = paired_difference(
+            gold_scores(test_rows),
+            preds["test"]["before"],
+            preds["test"]["after"],
+            n_boot=n_boot,
+            seed=seed,
+            labels=(base.id, "calibrated"),
+        )
+        held_out_diff = {
+            "n": diff.n,
+            "alpha_diff": diff.alpha_diff,
+            "share_positive": diff.share_positive,
+            "alpha_diff_ci": [round(diff.alpha_diff_ci.low, 4), round(diff.alpha_diff_ci.high, 4)]
+            if diff.alpha_diff_ci
+            else None,
+        }
+        b, a = figures["test"]["before"].alpha_ordinal, figures["test"]["after"].alpha_ordinal
+        improved = a is not None and b is not None and a > b
+        if not updates:
+            notes.append(f"the optimizer kept {base.id} unchanged: nothing it tried beat it on dev")
+        if not improved:
+            notes.append(
+                f"NOT IMPROVED: the calibrated rubric does not beat {base.id} on held-out gold "
+                f"(alpha {_f(b)} -> {_f(a)}); it is written only as a draft for review - do not publish it as is"
+            )
+        lm_calls = {
+            "optimizer": optimizer_calls,
+            "measurement": measure_calls,
+            "total_sent": int(optimizer_calls.get("sent", 0)) + measure_calls,
+        }
+
+        provenance = {
+            "calibrated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "command": "judge calibrate",
+            "base": {"id": base.id, "sha256": base.sha256},
+            "backend": judge.spec,
+            "backend_params": judge.params,
+            "optimizer": optimizer,
+            "chosen": chosen,
+            "seed": seed,
+            "budget": budget,
+            "gold": source,
+            "split": split.model_dump(mode="json"),
+            "agreement": {
+                "metric": "Krippendorff's alpha, ordinal, judge vs gold consensus; 95% percentile bootstrap CI",
+                "n_boot": n_boot,
+                "dev": {k: v.model_dump(mode="json") for k, v in figures["dev"].items()},
+                "held_out": {k: v.model_dump(mode="json") for k, v in figures["test"].items()},
+                "held_out_paired_difference": held_out_diff,
+            },
+            "improved": improved,
+            "lm_calls": lm_calls,
+            "search": search,
+            "notes": notes,
+            "seconds": round(time.time() - started, 1),
+        }
+        data = _yaml_data(base)
+        data.update(updates)
+        data["derived_from"] = base.version
+        data["description"] = (
+            f"{base.version} calibrated with {judge.spec} / {optimizer} (seed {seed}) on "
+            f"{Path(next(iter(source.values()))['path']).parent.name or 'gold'}: held-out alpha {_f(b)} -> {_f(a)}"
+            + ("" if improved else " (NOT an improvement)")
+            + ". Draft: review before `judge rubrics publish`."
+        )
+        data["provenance"] = provenance
+        base_dir = Path(base.path).parent
+        path = write_draft(data, base_dir.parent if base_dir.name == base.name else None)
+        state_path = None
+        if program_state is not None:
+            import json
+
+            state_path = path.with_suffix(".dspy.json")
+            state_path.write_text(
+                json.dumps(program_state, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8"
+            )
+        written = load_rubric(str(path))
+        result = CalibrationResult(
+            path=str(path),
+            rubric=written.id,
+            base=base.id,
+            backend=judge.spec,
+            optimizer=optimizer,
+            chosen=chosen,
+            improved=improved,
+            figures=figures,
+            held_out_diff=held_out_diff,
+            lm_calls=lm_calls,
+            split=split.counts(),
+            notes=notes,
+            program_state=str(state_path) if state_path else None,
+        )
+        if report_html:
+            write_report(report_html, result, test_rows, preds["test"], source)
+    except BaseException:
+        store.finish_run(run_id, "failed")
+        raise
+    store.finish_run(
+        run_id, "complete", {"rubric": result.rubric, "improved": improved, "held_out_alpha": {"before": b, "after": a}}
+    )
+    return result
+
+
+def _f(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def write_report(
+    path: str,
+    result: CalibrationResult,
+    test_rows: Sequence[GoldRating],
+    preds: dict[str, list[float | None]],
+    source: dict[str, Any],
+) -> None:
+    """An HTML agreement report of before vs after on the held-out part, with the calibration summary on top."""
+    import html
+
+    from judge.agreement import JudgedScore, build_report
+    from judge.report import render_html
+
+    before, after = f"{result.backend} · {result.base}", f"{result.backend} · {result.rubric} (draft)"
+    judged = {
+        label: [JudgedScore(id=r.id, score=s) for r, s in zip(test_rows, scores, strict=True)]
+        for label, scores in ((before, preds["before"]), (after, preds["after"]))
+    }
+    gold = source.get("gold") or source["test"]
+    report = build_report(
+        test_rows,
+        judged,
+        gold_path=f"{gold['path']} (held-out part)",
+        gold_sha256=gold["sha256"],
+        provenance={before: {"rubric": result.base}, after: {"rubric": result.rubric, "path": result.path}},
+    )
+    verdict = "improved" if result.improved else "NOT improved"
+    summary = (
+        f"<h1>Calibration {html.escape(result.base)} → {html.escape(result.rubric)} (draft): {verdict}</h1>"
+        f"<pre>{html.escape(result.table())}</pre>" + "".join(f"<p>{html.escape(n)}</p>" for n in result.notes)
+    )
+    page = render_html(report).replace("<body>", "<body>" + summary, 1)
+    Path(path).write_text(page, encoding="utf-8")
