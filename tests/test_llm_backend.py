@@ -334,6 +334,8 @@ def test_in_flight_is_bounded_by_the_scorer(server, store):
 
 
 def test_rpm_limiter_spaces_calls(server, store):
+    run(backend(server).judge(case("warm-up"), RUBRIC))  # litellm's first call is slow to set up
+    server.reset()
     tasks = [Task(f"i{i}", "m", case(f"answer {i}")) for i in range(7)]
     t = time.perf_counter()
     Scorer(backend(server, rpm=600), RUBRIC, store, concurrency=8).score(tasks)

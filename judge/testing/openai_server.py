@@ -201,7 +201,7 @@ class FakeOpenAIServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self.log: list[tuple[float, str, int]] = []
-        """``(time, key, status)`` per request, in arrival order."""
+        """``(arrival time, key, status)`` per answered request."""
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -313,6 +313,7 @@ class FakeOpenAIServer:
         return web.json_response({"ok": True})
 
     async def _chat(self, request: web.Request) -> web.Response:
+        arrived = time.time()
         try:
             body = await request.json()
         except ValueError:
@@ -342,7 +343,7 @@ class FakeOpenAIServer:
                 await asyncio.sleep(delay)
             with self._lock:
                 self.statuses[rep.status] += 1
-                self.log.append((time.time(), k, rep.status))
+                self.log.append((arrived, k, rep.status))
             if rep.body is not None:
                 return web.Response(
                     status=rep.status, text=rep.body, headers=rep.headers, content_type="application/json"
