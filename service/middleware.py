@@ -1,7 +1,8 @@
 """Two pure ASGI middlewares (no ``BaseHTTPMiddleware``, which buffers and costs a task per request).
 
 :class:`BodyLimitMiddleware` caps the request body: a declared ``Content-Length`` over the limit
-is refused before a byte is read, and a chunked body is counted as it streams in and refused
+is refused at the first read, before a byte is taken (so after routing: it is counted
+under its route), and a chunked body is counted as it streams in and refused
 as soon as it passes the limit, so at most one chunk past the limit is ever in memory. (Not
 FastAPI's own ``max_body_size``: it answers in plain text and, sitting outside the user
 middleware, replaces our JSON error bodies.)
@@ -59,17 +60,16 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
         too_large = BodyTooLarge(self.limit)
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            status, detail = (413, too_large.detail) if declared.isdigit() else (400, "invalid Content-Length")
-            await _send_json(send, status, {"detail": detail, "request_id": scope.get("judge.request_id")})
-            return
+        refuse = declared.isdigit() and int(declared) > self.limit
         seen = 0
         started = False
 
         async def counted() -> Message:
             nonlocal seen
+            if refuse:  # declared too large: refuse at the first read, before a byte is taken
+                raise too_large
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
@@ -126,6 +126,5 @@ class RequestContextMiddleware:
                 await _send_json(send_with_id, 500, {"detail": "internal error", "request_id": rid})
             status = 500
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = getattr(scope.get("route"), "path", None) or "unmatched"
             self.metrics.observe_request(template, scope.get("method", "?"), status, time.perf_counter() - start)

@@ -195,6 +195,27 @@ def test_the_body_limit_stops_reading_a_stream_at_the_first_chunk_past_the_limit
     assert sent[0]["status"] == 413 and b"200000 bytes" in sent[1]["body"]
 
 
+def test_the_body_limit_reads_nothing_of_a_declared_oversized_body():
+    reads = 0
+
+    async def receive() -> dict:
+        nonlocal reads
+        reads += 1
+        return {"type": "http.request", "body": b" " * 65536, "more_body": True}
+
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    async def app(scope, receive, send) -> None:
+        await receive()
+
+    scope = {"type": "http", "method": "POST", "path": "/score", "headers": [(b"content-length", b"10000000")]}
+    asyncio.run(BodyLimitMiddleware(app, limit=200_000)(scope, receive, send))
+    assert reads == 0 and sent[0]["status"] == 413
+
+
 def test_a_chunked_body_over_the_limit_is_a_413(tmp_path):
     def chunks():
         for _ in range(160):  # 10 MB in 64 KiB chunks, no Content-Length
