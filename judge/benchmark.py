@@ -9,6 +9,7 @@ Usage::
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import tempfile
@@ -20,11 +21,13 @@ from typing import Any
 from judge.backends import Backend, get_backend
 from judge.errors import InputError
 from judge.io import file_sha256, read_benchmark, read_predictions
+from judge.jury import JuryAgreement, aggregate, agreement, jury_spec
 from judge.models import BenchmarkItem, Prediction, Verdict
 from judge.rubrics import Rubric, load_rubric
 from judge.scoring import ProgressFn, Scorer, missing_verdicts, tasks_for
 from judge.store import Store
 from judge.tables import ScoreTable, build_table, render_csv, render_json, render_markdown
+from judge.usage import RunUsage, summarize_usage
 
 
 @dataclass
@@ -37,6 +40,12 @@ class RunResult:
     missing: list[tuple[str, str]]
     stats: dict[str, int] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    judges: dict[str, list[Verdict]] = field(default_factory=dict)
+    """Jury runs: each judge's own verdicts, by backend spec (``verdicts`` holds the aggregate)."""
+    jury: JuryAgreement | None = None
+    """Jury runs: inter-judge agreement."""
+    usage: RunUsage = field(default_factory=RunUsage)
+    """LLM calls, tokens, cost and latency of the judgments computed in this run."""
 
 
 def load_inputs(
@@ -80,37 +89,87 @@ def score_items(
     predictions: Sequence[str | Path] = (),
     split: str | None = None,
     backend: str | Backend = "local",
+    backends: Sequence[str | Backend] | None = None,
     rubric: str | Rubric = "clinical/v3",
     backend_options: dict[str, Any] | None = None,
     concurrency: int = 16,
     progress: ProgressFn | None = None,
 ) -> RunResult:
-    """Score validated items and predictions, and record the run in the store."""
+    """Score validated items and predictions, and record the run in the store.
+
+    ``backends`` (two or more) makes a jury: every judge scores every answer (concurrently, each
+    with ``concurrency`` calls in flight), each judge's verdicts are stored under its own spec and
+    the aggregate (:mod:`judge.jury`) under ``jury(A,B,...)``; the table shows the aggregate.
+    """
     rubric_obj = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
-    backend_obj = backend if not isinstance(backend, str) else get_backend(backend, **(backend_options or {}))
+    chosen = list(backends) if backends else [backend]
+    objs = [b if not isinstance(b, str) else get_backend(b, **(backend_options or {})) for b in chosen]
+    specs = [b.spec for b in objs]
+    if len(set(specs)) != len(specs):
+        raise InputError(f"the same backend is named twice: {', '.join(specs)}")
+    spec = specs[0] if len(objs) == 1 else jury_spec(specs)
     tasks, missing = tasks_for(items, preds)
     args = {
         "benchmark": str(benchmark), "predictions": [str(p) for p in predictions], "split": split,
-        "rubric": rubric_obj.id, "backend": backend_obj.spec,
+        "rubric": rubric_obj.id, "backend": spec, "judges": specs,
     }
     run_id = store.start_run("score", args, len(tasks) + len(missing))
-    scorer = Scorer(backend_obj, rubric_obj, store, concurrency=concurrency, progress=progress)
+    shared: list[tuple[int, int, int]] = [(0, 0, 0)] * len(objs)
+    scorers = [
+        Scorer(b, rubric_obj, store, concurrency=concurrency, progress=_part(progress, shared, i))
+        for i, b in enumerate(objs)
+    ]
+
+    async def score_all() -> list[list[Verdict]]:
+        return list(await asyncio.gather(*(s.ascore(tasks) for s in scorers)))
+
     try:
-        verdicts = scorer.score(tasks)
+        results = asyncio.run(score_all())
     except BaseException:
         store.finish_run(run_id, "failed")
         raise
-    verdicts += missing_verdicts(missing, {i.id: i for i in items}, backend_obj.spec)
+    by_item = {i.id: i for i in items}
+    judges = {s: vs + missing_verdicts(missing, by_item, s) for s, vs in zip(specs, results, strict=True)}
+    stats: dict[str, int] = {}
+    for s in scorers:
+        for k, n in s.stats.items():
+            stats[k] = stats.get(k, 0) + n
+    params = objs[0].params if len(objs) == 1 else {"judges": {b.spec: b.params for b in objs}}
     provenance = {
         "run_id": run_id, "rubric": rubric_obj.id, "rubric_sha": rubric_obj.sha256,
-        "backend": backend_obj.spec, "params": backend_obj.params, "split": split,
+        "backend": spec, "params": params, "split": split,
         "benchmark": _file_info(benchmark),
         "predictions": [_file_info(p) for p in predictions],
     }
+    if len(objs) == 1:
+        verdicts, jury = judges[spec], None
+        judges = {}
+    else:
+        verdicts, jury = aggregate(judges), agreement(judges)
+        provenance["judges"] = specs
+        stats["unscored"] = sum(v.score is None for v in verdicts)  # of the jury's verdicts, not summed over judges
+        for vs in judges.values():
+            store.add_verdicts(run_id, vs)
     table = build_table(verdicts, provenance)
     store.add_verdicts(run_id, verdicts)
-    store.finish_run(run_id, "complete", {"stats": scorer.stats, "n_verdicts": len(verdicts)})
-    return RunResult(run_id, verdicts, table, missing, dict(scorer.stats), provenance)
+    usage = summarize_usage(v for vs in (judges.values() if judges else [verdicts]) for v in vs)
+    summary: dict[str, Any] = {"stats": stats, "n_verdicts": len(verdicts), "usage": usage.model_dump()}
+    if jury is not None:
+        summary["jury"] = jury.as_dict()
+    store.finish_run(run_id, "complete", summary)
+    return RunResult(run_id, verdicts, table, missing, stats, provenance, judges, jury, usage)
+
+
+def _part(progress: ProgressFn | None, state: list[tuple[int, int, int]], index: int) -> ProgressFn | None:
+    """Judge ``index``'s progress callback: records its counts in ``state``, reports the jury's sums."""
+    if progress is None or len(state) == 1:
+        return progress
+
+    def update(done: int, total: int, unscored: int) -> None:
+        state[index] = (done, total, unscored)
+        progress(sum(s[0] for s in state), sum(s[1] for s in state), sum(s[2] for s in state))
+
+    return update
 
 
 def _file_info(path: str | Path | None) -> dict[str, str | None]:

@@ -41,22 +41,31 @@ def open_store(db: str | None) -> Any:
     return Store.open(db or Settings().store_path)
 
 
-def make_progress(total: int, quiet: bool, desc: str) -> tuple[Any, Callable[[int, int, int], None]]:
-    """A tqdm bar on stderr (shown on long runs at a terminal) and its callback."""
+def make_progress(
+    total: int, quiet: bool, desc: str, min_total: int = 200
+) -> tuple[Any, Callable[[int, int, int], None]]:
+    """A tqdm bar on stderr (at a terminal, for runs of ``min_total`` items or more) and its callback.
+
+    The bar shows the rate, the ETA and the unscored count; it redraws at most ~10 times a second.
+    """
     from tqdm import tqdm
 
-    bar = tqdm(total=total, desc=desc, unit="item", disable=None if not quiet and total >= 200 else True,
+    bar = tqdm(total=total, desc=desc, unit="item", disable=None if not quiet and total >= min_total else True,
                file=sys.stderr, dynamic_ncols=True)
 
     def update(done: int, total: int, unscored: int) -> None:
-        bar.n = done
+        if total != bar.total:  # a jury reports the sum over its judges
+            bar.total = total
         bar.set_postfix(unscored=unscored, refresh=False)
-        bar.refresh()
+        bar.update(done - bar.n)  # update(), not n= + refresh(): keeps the rate and ETA, throttles redraws
 
     return bar, update
 
 
-def backend_options(api_base: str | None, api_key: str | None, timeout: float | None) -> dict[str, Any]:
+def backend_options(
+    api_base: str | None, api_key: str | None, timeout: float | None,
+    rpm: float | None = None, router_config: str | None = None,
+) -> dict[str, Any]:
     """Options passed to LLM backends (ignored by ``local``); env vars fill what is not given."""
     settings = Settings()
     opts: dict[str, Any] = {
@@ -67,7 +76,8 @@ def backend_options(api_base: str | None, api_key: str | None, timeout: float | 
         "seed": settings.seed,
         "max_tokens": settings.max_tokens,
         "max_retries": settings.max_retries,
-        "rpm": settings.rpm,
+        "rpm": rpm or settings.rpm,
+        "router_config": router_config,
     }
     return {k: v for k, v in opts.items() if v is not None}
 
@@ -84,8 +94,9 @@ def cli() -> None:
 @cli.command()
 @click.argument("benchmark", type=click.Path(dir_okay=False))
 @click.argument("predictions", nargs=-1, type=click.Path(dir_okay=False))
-@click.option("--backend", "backend", default="local", show_default=True,
-              help="`local` (embedded judge) or a litellm model string, e.g. openai/gpt-4o.")
+@click.option("--backend", "backends", multiple=True, default=["local"], show_default=True,
+              help="`local` (embedded judge) or a litellm model string, e.g. openai/gpt-4o. "
+                   "Repeat for a jury (median of 3+, see docs/decisions/juries.md).")
 @click.option("--rubric", default="clinical/v3", show_default=True, help="Rubric id (v3, clinical/v2) or YAML path.")
 @click.option("--split", type=click.Choice(["val", "test"]), help="Score only this split.")
 @click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False),
@@ -95,12 +106,15 @@ def cli() -> None:
 @click.option("--api-key", help="API key (or $JUDGE_API_KEY, or the provider's usual variable).")
 @click.option("--timeout", type=float, help="Seconds per LLM call.")
 @click.option("--concurrency", type=int, default=16, show_default=True, help="LLM calls in flight at most.")
+@click.option("--rpm", type=float, help="LLM requests per minute at most, per judge (or $JUDGE_RPM).")
+@click.option("--router-config", type=click.Path(dir_okay=False, exists=True),
+              help="litellm Router config (YAML/JSON model_list + router_settings); --backend names a model_name in it.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
 def score(
-    benchmark: str, predictions: tuple[str, ...], backend: str, rubric: str, split: str | None,
+    benchmark: str, predictions: tuple[str, ...], backends: tuple[str, ...], rubric: str, split: str | None,
     out_dir: str, db: str | None, api_base: str | None, api_key: str | None, timeout: float | None,
-    concurrency: int, quiet: bool,
+    concurrency: int, rpm: float | None, router_config: str | None, quiet: bool,
 ) -> None:
     """Score a benchmark's predictions and print the per-ability table.
 
@@ -113,17 +127,23 @@ def score(
 
     store = open_store(db)
     items, preds = load_inputs(benchmark, predictions, split)
-    bar, update = make_progress(len(preds) + sum(i.prediction is not None for i in items), quiet, "scoring")
+    n = (len(preds) + sum(i.prediction is not None for i in items)) * len(backends)
+    llm = any(b != "local" for b in backends)
+    bar, update = make_progress(n, quiet, "scoring", min_total=1 if llm else 200)
     try:
         result = score_items(
-            items, preds, benchmark=benchmark, predictions=predictions, store=store, backend=backend,
+            items, preds, benchmark=benchmark, predictions=predictions, store=store, backends=list(backends),
             rubric=rubric, split=split,
-            backend_options=backend_options(api_base, api_key, timeout), concurrency=concurrency,
-            progress=update,
+            backend_options=backend_options(api_base, api_key, timeout, rpm, router_config),
+            concurrency=concurrency, progress=update,
         )
     finally:
         bar.close()
     click.echo(render_text(result.table))
+    if result.jury is not None:
+        from judge.jury import render_agreement
+
+        click.echo("\n" + render_agreement(result.jury))
     files = write_outputs(result, out_dir)
     s = result.stats
     click.echo(
@@ -131,6 +151,10 @@ def score(
         f"backend {result.provenance['backend']}, run {result.run_id}: "
         f"{s.get('computed', 0)} judged, {s.get('cached', 0)} from cache, {s.get('unscored', 0)} unscored"
     )
+    if result.usage.calls:
+        from judge.usage import render_usage
+
+        click.echo(render_usage(result.usage))
     if result.missing:
         click.echo(f"{len(result.missing)} (item, model) pairs have no prediction: listed as unscored", err=True)
     click.echo("wrote " + ", ".join(str(f) for f in files))

@@ -1,0 +1,245 @@
+"""Juries: several judges score the same answers; one aggregate verdict per answer, and how well they agree.
+
+``judge score ... --backend A --backend B --backend C`` scores every answer with each judge (each
+through its own cache), stores every judge's verdicts (the ``verdicts`` table is keyed by
+``(run_id, item_id, model, backend)``), and stores the aggregate under backend ``jury(A,B,C)``.
+
+The aggregation rule (see ``docs/decisions/juries.md``), over the judges that scored the answer:
+
+* **quorum**: more than half of the jury must have scored it, else the aggregate is unscored
+  (``jury: only 1 of 2 judges scored``) - a jury verdict never rests on a minority;
+* **an odd number scored (3, 5, ...)**: the median, which is always one judge's own score;
+* **two scored**: the mean rounded *down* to the scale - when they are one step apart the stricter
+  score (1 & 0.5 -> 0.5, 0.5 & 0 -> 0), when they disagree completely half credit (1 & 0 -> 0.5).
+  For MCQ answers read by the judges (partial credit off the 0/0.5/1 scale) the lower score;
+* **an even number >= 4 scored**: the two middle scores, combined by the two-judge rule.
+
+MCQ answers the rules decided are not judged per backend: every judge's Scorer returns the same
+rule verdict, which is the aggregate as is.
+
+Agreement between judges (Krippendorff's alpha, ordinal, over every judge; exact agreement and
+alpha for each pair) is computed on the critic verdicts (open-ended answers) that both judges
+scored; MCQ verdicts are left out, since the rules, not the judges, decided most of them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any
+
+from judge.models import SCALE, Usage, Verdict
+from judge.scoring import cache_key
+
+RULE_MEDIAN = "median"
+RULE_TWO = "mean-down"
+RULE_TWO_MCQ = "min"
+
+
+def jury_spec(specs: Sequence[str]) -> str:
+    """The backend name of a jury's aggregate verdicts: ``jury(A,B,C)``."""
+    return f"jury({','.join(specs)})"
+
+
+def floor_to_scale(value: float) -> float:
+    """The largest scale point (0, 0.5, 1) not above ``value``."""
+    return max(s for s in SCALE if s <= value + 1e-9)
+
+
+def combine_two(a: float, b: float, on_scale: bool = True) -> float:
+    """The two-judge rule: the mean rounded down to the scale (critic), or the lower score (MCQ)."""
+    return floor_to_scale((a + b) / 2) if on_scale else min(a, b)
+
+
+def combine_scores(scores: Sequence[float | None], on_scale: bool = True) -> tuple[float | None, str]:
+    """Aggregate one answer's scores from a jury (None = that judge did not score it).
+
+    Returns ``(score, rule)``; ``score`` is None when fewer than a majority scored it.
+    """
+    n = len(scores)
+    scored = sorted(s for s in scores if s is not None)
+    k = len(scored)
+    if n == 0 or 2 * k <= n:
+        return None, "quorum"
+    if k == 1:
+        return scored[0], "single"
+    if k == 2:
+        return combine_two(scored[0], scored[1], on_scale), RULE_TWO if on_scale else RULE_TWO_MCQ
+    if k % 2:
+        return scored[k // 2], RULE_MEDIAN
+    return combine_two(scored[k // 2 - 1], scored[k // 2], on_scale), RULE_MEDIAN
+
+
+def _fmt(score: float | None) -> str:
+    return "-" if score is None else f"{score:g}"
+
+
+def _sum_usage(verdicts: Sequence[Verdict]) -> Usage:
+    total = Usage()
+    costs = [v.usage.cost_usd for v in verdicts if v.usage.cost_usd is not None]
+    for v in verdicts:
+        total.calls += v.usage.calls
+        total.prompt_tokens += v.usage.prompt_tokens
+        total.completion_tokens += v.usage.completion_tokens
+    total.cost_usd = sum(costs) if costs else None
+    return total
+
+
+def _judged_by_backend(v: Verdict) -> bool:
+    return v.method in ("critic", "mcq:llm")
+
+
+def aggregate(per_judge: Mapping[str, Sequence[Verdict]]) -> list[Verdict]:
+    """One aggregate verdict per (item, model), in the first judge's order, under ``jury(...)``."""
+    specs = list(per_judge)
+    spec = jury_spec(specs)
+    index = [{(v.item_id, v.model): v for v in per_judge[s]} for s in specs]
+    out: list[Verdict] = []
+    for first in per_judge[specs[0]]:
+        key = (first.item_id, first.model)
+        members = [ix[key] for ix in index if key in ix]
+        if not any(_judged_by_backend(v) for v in members):  # rule-decided MCQ, or no prediction
+            out.append(first.model_copy(update={"backend": spec}))
+            continue
+        on_scale = first.method == "critic"
+        scores = [v.score for v in members] + [None] * (len(specs) - len(members))
+        score, rule = combine_scores(scores, on_scale)
+        votes = " | ".join(f"{s}: {_fmt(v.score)}" for s, v in zip(specs, members, strict=False))
+        reason = None
+        if score is None:
+            why = "; ".join(
+                f"{s}: {v.unscored_reason}" for s, v in zip(specs, members, strict=False) if v.score is None
+            )
+            reason = f"jury: only {sum(s is not None for s in scores)} of {len(specs)} judges scored ({why})"
+        out.append(
+            Verdict(
+                item_id=first.item_id,
+                model=first.model,
+                ability=first.ability,
+                question_type=first.question_type,
+                attribute=first.attribute,
+                language=first.language,
+                score=score,
+                unscored_reason=reason,
+                rationale=f"{votes} -> {_fmt(score)} ({rule})",
+                raw_output="",
+                method=f"jury:{rule}",
+                extracted=None,
+                rubric=first.rubric,
+                rubric_sha=first.rubric_sha,
+                backend=spec,
+                params={"judges": {s: v.params for s, v in zip(specs, members, strict=False)}},
+                cache_key=cache_key("jury", [v.cache_key for v in members]),
+                cached=all(v.cached for v in members),
+                latency_ms=max(v.latency_ms for v in members),
+                usage=_sum_usage(members),
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- agreement
+
+
+@dataclass(frozen=True)
+class PairAgreement:
+    """How two judges agree on the answers both scored."""
+
+    a: str
+    b: str
+    n: int
+    """Answers both judges scored."""
+    exact: float | None
+    """Share of those with the same score."""
+    alpha: float | None
+    """Krippendorff's alpha (ordinal) of the two; None when undefined (too few answers, no variation)."""
+
+
+@dataclass(frozen=True)
+class JuryAgreement:
+    """Inter-judge agreement of a jury on open-ended (critic) verdicts."""
+
+    judges: list[str]
+    n: int
+    """Answers at least two judges scored."""
+    alpha: float | None
+    """Krippendorff's alpha (ordinal) over every judge; None when undefined."""
+    unanimous: float | None
+    """Share of answers scored by every judge on which they all agree."""
+    pairs: list[PairAgreement] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (for JSON)."""
+        return {
+            "judges": self.judges,
+            "n": self.n,
+            "alpha": self.alpha,
+            "unanimous": self.unanimous,
+            "pairs": [p.__dict__ for p in self.pairs],
+        }
+
+
+def _alpha(rows: list[list[float | None]]) -> float | None:
+    import krippendorff
+    import numpy as np
+
+    data = np.array([[math.nan if v is None else v for v in row] for row in rows], dtype=float)
+    paired = (~np.isnan(data)).sum(axis=0) >= 2
+    if paired.sum() < 2:
+        return None
+    values = data[:, paired]
+    if len(set(values[~np.isnan(values)].tolist())) < 2:
+        return None  # no variation at all: alpha is undefined
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = float(krippendorff.alpha(reliability_data=values, level_of_measurement="ordinal", value_domain=list(SCALE)))
+    return None if math.isnan(a) else a
+
+
+def agreement(per_judge: Mapping[str, Sequence[Verdict]]) -> JuryAgreement:
+    """Krippendorff's alpha and exact agreement between the judges of a jury (critic verdicts only)."""
+    specs = list(per_judge)
+    keys: list[tuple[str, str]] = []
+    seen: set[tuple[str, str]] = set()
+    scores: dict[str, dict[tuple[str, str], float | None]] = {}
+    for s in specs:
+        scores[s] = {}
+        for v in per_judge[s]:
+            if v.method != "critic":
+                continue
+            k = (v.item_id, v.model)
+            scores[s][k] = v.score
+            if k not in seen:
+                seen.add(k)
+                keys.append(k)
+    rows = [[scores[s].get(k) for k in keys] for s in specs]
+    n = sum(1 for i in range(len(keys)) if sum(r[i] is not None for r in rows) >= 2)
+    full = [i for i in range(len(keys)) if all(r[i] is not None for r in rows)]
+    unanimous = sum(1 for i in full if len({r[i] for r in rows}) == 1) / len(full) if full else None
+    pairs = []
+    for (sa, ra), (sb, rb) in combinations(zip(specs, rows, strict=True), 2):
+        both = [(x, y) for x, y in zip(ra, rb, strict=True) if x is not None and y is not None]
+        exact = sum(1 for x, y in both if x == y) / len(both) if both else None
+        pairs.append(PairAgreement(sa, sb, len(both), exact, _alpha([ra, rb])))
+    return JuryAgreement(specs, n, _alpha(rows), unanimous, pairs)
+
+
+def render_agreement(report: JuryAgreement) -> str:
+    """The agreement report as text (printed after the score table)."""
+
+    def num(x: float | None, pct: bool = False) -> str:
+        if x is None:
+            return "n/a"
+        return f"{100 * x:.1f}%" if pct else f"{x:.3f}"
+
+    lines = [
+        f"Inter-judge agreement on {report.n} open-ended answers ({len(report.judges)} judges): "
+        f"Krippendorff alpha (ordinal) {num(report.alpha)}, unanimous {num(report.unanimous, True)}"
+    ]
+    width = max((len(p.a) + len(p.b) for p in report.pairs), default=0) + 5
+    for p in report.pairs:
+        lines.append(
+            f"  {(p.a + ' vs ' + p.b):<{width}} n={p.n:<5} exact {num(p.exact, True):>6}  alpha {num(p.alpha)}"
+        )
+    return "\n".join(lines)
