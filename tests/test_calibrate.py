@@ -132,6 +132,21 @@ def strict_judge(req: ChatRequest) -> str:
     return verdict(gold, "as a physician would")
 
 
+def proposing_judge(req: ChatRequest) -> str:
+    """The strict judge, which also answers DSPy's own prompts (MIPROv2's instruction proposer) field by field."""
+    if _last_block(req.first_user, "candidate_answer") is not None:
+        return strict_judge(req)
+    system = next((str(m.get("content")) for m in req.messages if m.get("role") == "system"), "")
+    fields = re.search(r"Your output fields are:(.*?)(?:All interactions|$)", system, re.S)
+    names = re.findall(r"`(\w+)`", fields.group(1)) if fields else []
+    text = {
+        True: "Grade the candidate against the reference as a physician would.\n\n$equivalences",
+        False: "Grading answers about skin lesions.",
+    }
+    body = [f"[[ ## {n} ## ]]\n{text['instruction' in n]}" for n in names]
+    return "\n\n".join([*body, "[[ ## completed ## ]]"])
+
+
 def fair_judge(req: ChatRequest) -> str:
     """Agrees with the physicians whatever the prompt: there is nothing to improve."""
     prompt = req.first_user
@@ -226,6 +241,19 @@ def test_budget_bounds_the_optimizer_and_an_interrupted_run_resumes_without_payi
         assert calls["optimizer"]["from_cache"] >= cut.lm_calls["optimizer"]["issued"]
         assert server.total - sent_before == calls["optimizer"]["sent"] + calls["measurement"]
         assert resumed.improved
+
+
+def test_mipro_puts_an_lm_proposed_instruction_into_the_rubric(rubric_root, parts, store):
+    with FakeOpenAIServer(proposing_judge) as server:
+        result = _run(server, store, parts, optimizer="mipro", budget=200)
+    assert result.lm_calls["optimizer"]["issued"] <= 200 and result.optimizer == "mipro"
+    v4 = load_rubric("v4")
+    assert v4.system.startswith("Grade the candidate") and v4.provenance["optimizer"] == "mipro"
+    assert (
+        "Equivalence criteria:"
+        in render_messages(v4, Case(question="q", references=["pink"], candidate="red"))[0]["content"]
+    )
+    assert result.improved
 
 
 def test_a_calibration_that_does_not_beat_its_start_says_so(rubric_root, parts, store):

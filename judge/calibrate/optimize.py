@@ -744,8 +744,16 @@ def _dspy_optimizer(run: _Run, optimizer: str, say: Callable[[str], None]) -> LL
         compile_kwargs = {"trainset": run.trainset, "valset": run.devset}
     say(f"  {optimizer}: train {n_train}, dev {n_dev}, budget {budget if budget is not None else 'unbounded'}")
     try:
-        with dspy.context(lm=run.lm):
-            compiled = opt.compile(student, **compile_kwargs)
+        quiet = os.environ.get("TQDM_DISABLE")
+        os.environ["TQDM_DISABLE"] = "1"  # DSPy's optimizers hard-code progress bars on their evaluations
+        try:
+            with dspy.context(lm=run.lm):
+                compiled = opt.compile(student, **compile_kwargs)
+        finally:
+            if quiet is None:
+                os.environ.pop("TQDM_DISABLE", None)
+            else:
+                os.environ["TQDM_DISABLE"] = quiet
         chosen = optimizer
         if run.counter.exhausted:
             notes.append(
