@@ -1,0 +1,71 @@
+"""The embedded clinical judge as a backend: deterministic, offline, no LLM.
+
+It reads the rubric's equivalence tables and ``rubric.local`` parameters and scores open-ended
+answers with the rules in :mod:`judge.clinical.judge`. It cannot read free-text MCQ answers the
+deterministic MCQ rule left undecided: :meth:`LocalBackend.extract` says so (unscored) instead of
+guessing.
+
+Usage::
+
+    backend = LocalBackend()
+    judgment = backend.judge_sync(case, load_rubric("v3"))
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from judge.clinical.judge import ENGINE, ENGINE_VERSION, judge_case
+from judge.clinical.lexicon import get_lexicon
+from judge.models import Case, Judgment
+from judge.rubrics import Rubric
+
+_MAX_RAW = 2000
+
+
+class LocalBackend:
+    """Backend ``local``: the embedded deterministic clinical judge."""
+
+    spec = "local"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Engine name and version, and the lexicon version (all part of the cache key)."""
+        return {"engine": ENGINE, "engine_version": ENGINE_VERSION, "lexicon_version": get_lexicon().version}
+
+    def judge_sync(self, case: Case, rubric: Rubric) -> Judgment:
+        """Score ``case`` under ``rubric``; never raises on odd input."""
+        t0 = time.perf_counter()
+        try:
+            outcome = judge_case(case, rubric)
+        except Exception as exc:
+            return Judgment(
+                score=None,
+                unscored_reason=f"local judge error: {type(exc).__name__}: {exc}",
+                rationale="the embedded judge failed on this case",
+                latency_ms=(time.perf_counter() - t0) * 1000,
+            )
+        raw = "; ".join(outcome.trace)
+        return Judgment(
+            score=outcome.score,
+            rationale=outcome.rationale or "scored by the embedded judge",
+            raw_output=raw[:_MAX_RAW],
+            latency_ms=(time.perf_counter() - t0) * 1000,
+        )
+
+    async def judge(self, case: Case, rubric: Rubric) -> Judgment:
+        """Asynchronous :meth:`judge_sync` (the work is CPU-bound and fast; no thread hop)."""
+        return self.judge_sync(case, rubric)
+
+    async def extract(self, case: Case, rubric: Rubric) -> Judgment:
+        """The local backend has no LLM to read an MCQ answer: always unscored, with the reason."""
+        return Judgment(
+            score=None,
+            unscored_reason=(
+                "MCQ answer not decidable by rules and the local backend has no LLM to read it; "
+                "use an LLM backend (e.g. --backend openai/gpt-4o)"
+            ),
+            rationale="no option letters could be read by rule",
+            extracted=None,
+        )

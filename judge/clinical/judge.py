@@ -1,0 +1,381 @@
+"""The embedded clinical judge: one case, one rubric, one score with its reason (pure, deterministic).
+
+Decision order (the rating guide's):
+
+1. empty answer -> 0; text addressed to the grader -> 0; dangerous advice -> 0;
+2. refusal with nothing committed outside the refusal -> 0;
+3. judgment questions: opposite yes/no -> 0; both yes and no -> 0; right yes/no -> 1, or
+   ``judgment_without_reason_credit`` when the question asks why and the reasoning is missing
+   or contradicts the reference's;
+4. other questions: the reference's parts (``compare.py``) against what the answer asserts -
+   a contradicted required part -> 0; all required parts -> 1; some right and none wrong -> 0.5
+   (also when the credits add up to ``partial_threshold``); a contradicted context part (one the
+   question does not ask for) caps at 0.5;
+5. hedges: more than ``hedge_max_alternatives`` alternatives for the asked thing -> 0; two
+   alternatives as equals, one of them not right -> at most 0.5;
+6. any one reference suffices: the best score over the references.
+
+Usage::
+
+    outcome = judge_case(case, rubric)
+    outcome.score, outcome.rationale
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from judge.clinical.compare import FOCUS, PART_CATS, Comparer, Part, build_parts
+from judge.clinical.hedging import disease_answer, or_alternatives
+from judge.clinical.lexicon import get_lexicon
+from judge.clinical.mentions import Analysis, Mention, analyze
+from judge.clinical.polarity import explicit_polarity
+from judge.clinical.screens import addresses_grader, refusal_spans
+from judge.clinical.tables import Compiled, compiled
+from judge.clinical.text import has_content, normalize
+from judge.models import Case
+from judge.rubrics import Rubric
+
+ENGINE = "clinical-local"
+ENGINE_VERSION = "1.0.0"
+"""Bump on any behaviour change: it is part of the verdict cache key."""
+
+ALL = frozenset(PART_CATS)
+_WHY = re.compile(
+    r"\bwhy\b|\bexplain\b|\breason|\bjustify\b|\bwhat supports\b|\bbased on what\b|\bhow do you know\b|\bgive your reasoning\b"
+    r"|\bon what basis\b|\bwhat features\b|\bwhich features\b|\bsupport your\b|为什么|为何|原因|理由|依据|根据什么|请说明|解释|说明理由|判断依据|何以"
+)
+_CONTENT_CATS = frozenset({*PART_CATS})
+
+
+@dataclass
+class Outcome:
+    """A score with its short reason and a trace for ``raw_output``."""
+
+    score: float
+    rationale: str
+    trace: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Ctx:
+    ct: Compiled
+    cmp: Comparer
+    case: Case
+    focus: frozenset[str]
+    question: Analysis | None
+    asks_why: bool
+
+
+def focus_of(case: Case) -> frozenset[str]:
+    """The categories the question asks for."""
+    base = FOCUS.get(case.ability or "", ALL)
+    if case.attribute:
+        if case.ability == "attribute_recognition" or case.ability is None:
+            return frozenset({case.attribute})
+        return base | {case.attribute}
+    return base
+
+
+@lru_cache(maxsize=32768)
+def _analyze_cached(text: str, ct_key: int) -> Analysis:
+    return analyze(text, _CT_BY_KEY[ct_key])
+
+
+_CT_BY_KEY: dict[int, Compiled] = {}
+
+
+def _analysis(text: str, ct: Compiled) -> Analysis:
+    """Analyses of references and questions repeat across candidates: cache them per compiled rubric."""
+    key = id(ct)
+    known = _CT_BY_KEY.get(key)
+    if known is not ct:
+        if known is not None:  # an old rubric's id reused: drop its analyses
+            _analyze_cached.cache_clear()
+        _CT_BY_KEY[key] = ct
+    return _analyze_cached(text, key)
+
+
+def judge_case(case: Case, rubric: Rubric) -> Outcome:
+    """Score ``case`` under ``rubric`` (never raises on odd text; see the module docstring)."""
+    ct = compiled(rubric)
+    lex = get_lexicon()
+    cmp = Comparer(ct, lex)
+    candidate = case.candidate or ""
+    if not has_content(candidate):
+        return Outcome(0.0, "empty answer: nothing to score")
+    norm = normalize(candidate)
+    grader = addresses_grader(norm)
+    if grader:
+        return Outcome(0.0, f"answer addresses the grader ('{_short(grader)}'): scored 0 whatever else it says")
+    refs = [r for r in case.references if r and r.strip()]
+    if not refs:
+        return Outcome(0.0, "no reference answer to compare with")
+    cand = analyze(candidate, ct)
+    danger = _dangerous(cand, lex)
+    if danger:
+        return Outcome(0.0, f"dangerous advice: '{danger}'")
+    spans = refusal_spans(norm)
+    refused = bool(spans)
+    if refused:
+        cand = _drop_spans(cand, spans)
+    question = _analysis(case.question, ct) if case.question else None
+    ctx = _Ctx(ct, cmp, case, focus_of(case), question, bool(_WHY.search(normalize(case.question or ""))))
+
+    judgment = case.question_type == "judgment" or any(explicit_polarity(_analysis(r, ct))[0] for r in refs)
+    if judgment:
+        sign, both = explicit_polarity(cand)
+        if both:
+            return Outcome(0.0, "hedge: answers both yes and no")
+        if refused and sign == 0:
+            return Outcome(0.0, "refusal: no yes/no answer given")
+    elif refused and not _has_assertions(cand):
+        return Outcome(0.0, "refusal / non-answer: the answer commits to nothing")
+
+    best: Outcome | None = None
+    for ref_text in refs:
+        ref = _analysis(ref_text, ct)
+        out = _score_reference(ref, ref_text, cand, ctx, judgment)
+        if len(refs) > 1:
+            out.rationale = f"vs '{_short(ref_text, 40)}': {out.rationale}"
+        if best is None or out.score > best.score:
+            best = out
+        if best.score >= 1.0:
+            break
+    assert best is not None
+    if best.score == 0.0 and refused:
+        best.rationale = "refusal / non-answer; " + best.rationale
+    return best
+
+
+# ---------------------------------------------------------------------------- one reference
+
+
+def _score_reference(ref: Analysis, ref_text: str, cand: Analysis, ctx: _Ctx, judgment: bool) -> Outcome:
+    if judgment:
+        rp, _ = explicit_polarity(ref)
+        if rp == 0 and ctx.question is not None:
+            rp = _infer_polarity(ref, ctx)
+        if rp != 0:
+            return _judgment(ref, rp, cand, ctx)
+    return _short_answer(ref, cand, ctx)
+
+
+def _short_answer(ref: Analysis, cand: Analysis, ctx: _Ctx) -> Outcome:
+    cmp = ctx.cmp
+    lex = cmp.lex
+    params = ctx.ct.params
+    parts = build_parts(ref, ctx.question, ctx.focus, cmp)
+    if not parts:
+        return Outcome(0.0, "the reference states nothing the judge can compare")
+    view = cand
+    answer_diseases: list[Mention] = []
+    listed = False
+    if any(p.cat == "disease" and p.required for p in parts):
+        answer_diseases, listed = disease_answer(cand, lex)
+        view = _only_answer_diseases(cand, answer_diseases)
+    for p in parts:
+        cmp.score_part(p, view, parts)
+    conflict = _treatment_conflict(ref, view, lex)
+    score, why = _aggregate(parts, params)
+    if conflict and score > 0:
+        score, why = 0.0, conflict
+    if score > 0:
+        score, why = _hedge(parts, view, answer_diseases, listed, ctx, score, why)
+    return Outcome(score, why, [f"{p.cat}:{p.status}:{p.credit:g}:{p.label}" for p in parts])
+
+
+def _aggregate(parts: list[Part], params) -> tuple[float, str]:
+    req = [p for p in parts if p.required]
+    if not req:
+        return 0.0, "nothing required"
+    bad = [p for p in req if p.status == "contradicted"]
+    if bad:
+        return 0.0, "contradicts the reference: " + "; ".join(p.note for p in bad[:2])
+    share = sum(min(p.credit, 1.0) for p in req) / len(req)
+    full = [p for p in req if p.credit >= 1.0]
+    notes = "; ".join(p.note for p in req[:4] if p.note)
+    opt_bad = [p for p in parts if not p.required and p.status == "contradicted"]
+    if share >= params.full_threshold:
+        if opt_bad:
+            return 0.5, f"{notes}; but {opt_bad[0].note}"
+        return 1.0, notes or "matches the reference"
+    if share >= params.partial_threshold or (full and len(req) > 1):
+        missing = [p.label for p in req if p.credit <= 0]
+        tail = f"; missing: {', '.join(missing[:3])}" if missing else ""
+        return 0.5, f"partly correct ({len(full)}/{len(req)} parts): {notes}{tail}"
+    if any(p.credit > 0 for p in req):
+        return 0.0, f"too little of the reference ({share:.2f} < {params.partial_threshold:g}): {notes}"
+    return 0.0, "does not state the reference: " + (notes or ", ".join(p.label for p in req[:3]))
+
+
+def _hedge(parts: list[Part], cand: Analysis, answer_diseases: list[Mention], listed: bool, ctx: _Ctx,
+           score: float, why: str) -> tuple[float, str]:
+    """Apply the hedging rules to the focus categories the reference answers."""
+    cmp = ctx.cmp
+    limit = ctx.ct.params.hedge_max_alternatives
+    cats = {p.cat for p in parts if p.required and p.mention is not None}
+    for cat in sorted(cats):
+        alts = answer_diseases if cat == "disease" else or_alternatives(cand, cat, cmp.lex)
+        if len(alts) < 2:
+            continue
+        names = ", ".join(f"'{m.text}'" for m in alts[:5])
+        if len(alts) > limit:
+            return 0.0, f"hedge: {len(alts)} alternatives offered ({names}); more than {limit} scores 0"
+        refs = [p.mention for p in parts if p.required and p.cat == cat and p.mention is not None]
+        all_right = all(any(cmp.credit(r, m)[0] >= 1.0 for r in refs) for m in alts)
+        if not all_right and score > 0.5:
+            return 0.5, f"two alternatives as equals ({names}), one right: {why}"
+    del listed
+    return score, why
+
+
+def _only_answer_diseases(cand: Analysis, keep: list[Mention]) -> Analysis:
+    ids = {id(m) for m in keep}
+    related_keep = keep
+    by_cat = dict(cand.by_cat)
+    out = []
+    for m in cand.by_cat.get("disease", []):
+        if m.neg or id(m) in ids or any(k.ids & m.ids for k in related_keep):
+            out.append(m)
+        else:
+            out.append(Mention(m.cat, m.ids, m.start, m.end, m.text, neg=m.neg, diff=True))
+    by_cat["disease"] = out
+    return Analysis(text=cand.text, norm=cand.norm, toks=cand.toks, mentions=cand.mentions, cues=cand.cues,
+                    numbers=cand.numbers, residual=cand.residual, covered=cand.covered, negated=cand.negated,
+                    by_cat=by_cat)
+
+
+def _treatment_conflict(ref: Analysis, cand: Analysis, lex) -> str | None:
+    rt = [m for m in ref.by_cat.get("treatment", []) if not m.neg]
+    ct_ = [m for m in cand.by_cat.get("treatment", []) if not m.neg]
+    if not rt or not ct_:
+        return None
+
+    def has(ms: list[Mention], target: str, *, loose: bool = False) -> Mention | None:
+        for m in ms:
+            for i in m.ids:
+                if i == target or lex.is_ancestor("treatment", target, i) or (loose and lex.is_ancestor("treatment", i, target)):
+                    return m
+        return None
+
+    for good, bad in lex.treatment_conflicts:
+        if has(rt, good) and not has(rt, bad):
+            cb = has(ct_, bad)
+            if cb is not None and has(ct_, good, loose=True) is None:
+                return f"contradicting treatment: '{cb.text}' where the reference calls for {lex.concept('treatment', good).label}"
+    return None
+
+
+def _dangerous(cand: Analysis, lex) -> str | None:
+    toks = cand.toks
+    for i in range(len(toks)):
+        k, payloads = lex.dangerous.longest(toks, i)
+        if not k:
+            continue
+        if any(cand.negated[x] for x in range(i, i + k)):
+            continue
+        before = {t.norm for t in toks[max(0, i - 3) : i]}
+        if before & {"not", "never", "avoid", "no", "do", "don", "勿", "不要", "避免", "别", "切勿", "禁止", "不", "不可"}:
+            continue
+        return str(payloads[0][1])
+    return None
+
+
+def _drop_spans(a: Analysis, spans: list[tuple[int, int]]) -> Analysis:
+    """The analysis without what lies inside refusal clauses."""
+
+    def inside(m: Mention) -> bool:
+        pos = a.toks[m.start].start if m.start < len(a.toks) else 0
+        return any(s <= pos < e for s, e in spans)
+
+    mentions = [m for m in a.mentions if not inside(m)]
+    by_cat: dict[str, list[Mention]] = {}
+    for m in mentions:
+        by_cat.setdefault(m.cat, []).append(m)
+    kept_toks = {i for i, t in enumerate(a.toks) if not any(s <= t.start < e for s, e in spans)}
+    residual = tuple(w for w in a.residual if any(a.toks[i].norm == w for i in kept_toks))
+    return Analysis(text=a.text, norm=a.norm, toks=a.toks, mentions=mentions, cues=a.cues,
+                    numbers=[m for m in a.numbers if not inside(m)], residual=residual, covered=a.covered,
+                    negated=a.negated, by_cat=by_cat)
+
+
+def _has_assertions(a: Analysis) -> bool:
+    return any(m.cat in _CONTENT_CATS for m in a.mentions) or bool(a.residual)
+
+
+# ---------------------------------------------------------------------------- judgment
+
+
+def _infer_polarity(a: Analysis, ctx: _Ctx) -> int:
+    """Polarity from the question's own terms: asserted (+1), denied or contradicted (-1), or 0."""
+    q = ctx.question
+    if q is None:
+        return 0
+    preds = [
+        Part(m.cat, m, required=True) for m in q.mentions
+        if m.cat in PART_CATS and not m.neg and m.cat not in ("relation",)
+        and not (m.cat in ("site", "disease") and all((c := ctx.cmp.lex.get(m.cat, i)) is not None and c.generic for i in m.ids))
+    ]
+    if not preds:
+        return 0
+    votes = set()
+    for p in preds:
+        ctx.cmp.score_part(p, a, preds)
+        if p.status == "matched":
+            votes.add(1)
+        elif p.status == "contradicted":
+            votes.add(-1)
+    if len(votes) == 1:
+        return votes.pop()
+    return 0
+
+
+def _judgment(ref: Analysis, rp: int, cand: Analysis, ctx: _Ctx) -> Outcome:
+    params = ctx.ct.params
+    cp, _ = explicit_polarity(cand)
+    inferred = False
+    if cp == 0:
+        cp = _infer_polarity(cand, ctx)
+        inferred = cp != 0
+    word = {1: "yes", -1: "no"}
+    parts = [p for p in build_parts(ref, ctx.question, ALL - {"relation"}, ctx.cmp) if not p.given]
+    for p in parts:
+        p.required = True
+        ctx.cmp.score_part(p, cand, parts)
+    reasons = [p for p in parts if p.mention is not None or p.words]
+    bad = [p for p in reasons if p.status == "contradicted"]
+    got = [p for p in reasons if p.credit >= 1.0]
+    share = (sum(min(p.credit, 1.0) for p in reasons) / len(reasons)) if reasons else 1.0
+    if cp == 0:
+        if reasons and not bad and (got or share >= params.partial_threshold):
+            return Outcome(params.judgment_without_reason_credit,
+                           f"no explicit yes/no, but states the reference's content ({_notes(got)})")
+        return Outcome(0.0, f"no clear yes/no answer (reference: {word[rp]})")
+    if cp != rp:
+        return Outcome(0.0, f"opposite judgment: answers {word[cp]}, reference {word[rp]}"
+                       + (" (read from what it asserts)" if inferred else ""))
+    head = f"right judgment ({word[rp]})"
+    if not reasons:
+        return Outcome(1.0, head)
+    if bad:
+        return Outcome(params.judgment_without_reason_credit,
+                       f"{head} but its reasoning contradicts the reference: {bad[0].note}")
+    if ctx.asks_why and not (got or share >= params.partial_threshold):
+        return Outcome(params.judgment_without_reason_credit,
+                       f"{head} but the reason asked for is missing ({', '.join(p.label for p in reasons[:3])})")
+    return Outcome(1.0, head + (f" with the reference's reasoning ({_notes(got)})" if got else ""))
+
+
+def _notes(parts: list[Part]) -> str:
+    return "; ".join(p.note for p in parts[:3] if p.note)
+
+
+def _short(text: str, n: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+__all__ = ["ENGINE", "ENGINE_VERSION", "Outcome", "focus_of", "judge_case"]

@@ -1,0 +1,435 @@
+"""What a text asserts: concept mentions with negation, sizes, counts and residual words (pure).
+
+One pass per kind over the token stream, in this order:
+
+1. sizes with units (``sizes.py``) take their tokens first;
+2. the rubric's tables (colour, size descriptors, shape, ...), each table longest-match on its own;
+3. the lexicon (forward longest match; an upper-case abbreviation only when written in capitals);
+   a lexicon term inside a longer table term is dropped (齿 in 锯齿状), and a table term inside a
+   disease, treatment, site or stop phrase is dropped ("nummular" in "nummular eczema");
+4. sides (bare "left", 左, "both" only in front of a body site), exact counts ("3 papules", 两个);
+5. cues on the tokens nobody took, then negation scopes and the differential section.
+
+Usage::
+
+    a = analyze("No scale; pink papules on the left cheek", compiled(rubric))
+    [(m.cat, sorted(m.ids), m.neg) for m in a.mentions]
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass, field
+
+from judge.clinical.cues import cue_index
+from judge.clinical.lexicon import Lexicon, get_lexicon
+from judge.clinical.sizes import parse_sizes
+from judge.clinical.tables import Compiled
+from judge.clinical.text import HARD_BREAKS, SOFT_BREAKS, Token, normalize, tokenize
+
+BLOCKING = frozenset({"disease", "treatment", "site", "stop", "generic", "organism"})
+"""Lexicon categories whose terms hide table terms inside them."""
+
+NOUNISH = frozenset({"lesion", "generic", "disease"})
+
+_NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+    "eleven": 11, "twelve": 12, "twenty": 20, "single": 1, "couple": 2, "pair": 2,
+}
+_ZH_CLASSIFIERS = frozenset("个处枚颗块片粒只条发")
+_SIDE_WORDS = {"left": "left", "right": "right", "both": "bilateral", "左": "left", "右": "right", "双": "bilateral"}
+_SIDE_NEXT = frozenset({"side", "sided", "侧", "边", "面", "上", "下"})
+_SIDE_PREV = frozenset({"on", "to", "at", "from"})
+
+STOPWORDS = frozenset(
+    """a an the of in on at to for from by with without and or but is are was were be been being it its this
+    that these those there here which who what when where why how as than then so such very more most much
+    many some any each other into onto over under about above below up down out off again further once only
+    own same too can could should would may might must will shall do does did done has have had having i
+    you he she we they me him them my your our their his her not no yes also just both either neither nor
+    all few if while because due per via like look looks looking seem seems appear appears appearing
+    likely probably possibly shows show showing seen see noted present presence consistent suggest suggests
+    suggestive typical typically usually often generally well given based image picture photo lesion lesions
+    skin area patient answer question located location found finding findings note likely because since due
+    caused cause therefore thus hence indicates indicate indicating typical characteristic features feature
+    s t d ll m re ve""".split()
+) | frozenset("的了是在有和与及或为呈见可其该此这那一也都很较等处部位病症状患者其中以及并且且而个种类型可能")
+
+
+@dataclass(slots=True)
+class Mention:
+    """One assertion (or negated assertion) of a concept, table group, size or count."""
+
+    cat: str
+    ids: frozenset[str]
+    start: int
+    end: int
+    text: str
+    neg: bool = False
+    rng: tuple[float, float] | None = None
+    count: int | None = None
+    diff: bool = False
+
+
+@dataclass(slots=True)
+class Cue:
+    """A function-word cue found on free tokens."""
+
+    kinds: frozenset[str]
+    start: int
+    end: int
+
+
+@dataclass
+class Analysis:
+    """Everything the judge reads from one text."""
+
+    text: str
+    norm: str
+    toks: tuple[Token, ...]
+    mentions: list[Mention]
+    cues: list[Cue]
+    numbers: list[Mention]
+    residual: tuple[str, ...]
+    covered: bytearray
+    negated: bytearray
+    by_cat: dict[str, list[Mention]] = field(default_factory=dict)
+
+    def of(self, cat: str, *, include_neg: bool = False, include_diff: bool = True) -> list[Mention]:
+        """Mentions of ``cat`` (asserted ones by default)."""
+        out = self.by_cat.get(cat, [])
+        if include_neg and include_diff:
+            return out
+        return [m for m in out if (include_neg or not m.neg) and (include_diff or not m.diff)]
+
+    def cue_kinds_between(self, a: int, b: int) -> set[str]:
+        """Cue kinds found between token ``a`` (inclusive) and ``b`` (exclusive)."""
+        out: set[str] = set()
+        for c in self.cues:
+            if c.start >= a and c.end <= b:
+                out |= c.kinds
+        return out
+
+    def has_break_between(self, a: int, b: int) -> bool:
+        """True when a clause end (., ;, newline, ...) lies between tokens ``a`` and ``b``."""
+        return any(self.toks[i].kind == "p" and self.toks[i].norm in HARD_BREAKS for i in range(a, min(b, len(self.toks))))
+
+
+def _span_tokens(starts: list[int], toks: tuple[Token, ...], a: int, b: int) -> tuple[int, int]:
+    i = bisect_left(starts, a)
+    j = i
+    while j < len(toks) and toks[j].end <= b:
+        j += 1
+    return i, j
+
+
+def _text(norm: str, toks: tuple[Token, ...], i: int, j: int) -> str:
+    if i >= j or i >= len(toks):
+        return ""
+    return norm[toks[i].start : toks[j - 1].end]
+
+
+def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
+    """Analyse ``text`` under the compiled rubric ``ct`` (see the module docstring for the passes)."""
+    lex = lex or get_lexicon()
+    toks = tokenize(text or "")
+    norm = normalize(text or "")
+    n = len(toks)
+    covered = bytearray(n)
+    mentions: list[Mention] = []
+    starts = [t.start for t in toks]
+
+    # 1. sizes
+    size_cover = bytearray(n)
+    for s in parse_sizes(norm):
+        i, j = _span_tokens(starts, toks, s.start, s.end)
+        if i >= j:
+            continue
+        for k in range(i, j):
+            size_cover[k] = 1
+            covered[k] = 1
+        mentions.append(Mention("size", frozenset(), i, j, s.text, rng=(s.lo, s.hi)))
+
+    # 2. tables: each attribute longest-match on its own
+    table_spans: list[tuple[int, int, str, frozenset[str]]] = []
+    if len(ct.index):
+        next_free: dict[str, int] = {}
+        for i in range(n):
+            if size_cover[i] or toks[i].kind == "p":
+                continue
+            found = ct.index.all_at(toks, i)
+            if not found:
+                continue
+            taken: dict[str, tuple[int, set[str]]] = {}
+            for k, payloads in found:
+                if any(size_cover[x] for x in range(i, i + k)):
+                    continue
+                for attr, group in payloads:
+                    if next_free.get(attr, 0) > i:
+                        continue
+                    if attr not in taken:
+                        taken[attr] = (k, {group})
+                    elif taken[attr][0] == k:
+                        taken[attr][1].add(group)
+            for attr, (k, groups) in taken.items():
+                next_free[attr] = i + k
+                table_spans.append((i, i + k, attr, frozenset(groups)))
+
+    # 3. lexicon (forward maximum matching)
+    lex_spans: list[tuple[int, int, dict[str, set[str]]]] = []
+    i = 0
+    while i < n:
+        t = toks[i]
+        if size_cover[i] or t.kind == "p":
+            i += 1
+            continue
+        k, payloads = lex.terms.longest(toks, i)
+        if t.upper and not (i > 0 and toks[i - 1].kind == "n"):
+            k2, p2 = lex.abbreviations.longest(toks, i)
+            if k2 > k:
+                k, payloads = k2, p2
+        side_at = None
+        inner = _inner_side(toks, i, n)
+        if inner is not None:  # "back of the RIGHT hand", 舌左侧缘: match the site around the side word
+            s_pos, s_len = inner
+            view = toks[i:s_pos] + toks[s_pos + s_len : min(n, i + 10)]
+            k3, p3 = lex.terms.longest(view, 0)
+            if k3 > s_pos - i and k3 + s_len > k and any(c == "site" for c, _ in p3):
+                k, payloads, side_at = k3 + s_len, p3, (s_pos, s_len)
+        if k and any(s <= i and i + k <= e and e - s > k for s, e, _, _ in table_spans):
+            k = 0  # inside a longer table term
+        if not k:
+            i += 1
+            continue
+        cats: dict[str, set[str]] = {}
+        for cat, cid in payloads:
+            cats.setdefault(cat, set()).add(cid)
+        lex_spans.append((i, i + k, cats))
+        if side_at is not None:
+            s_pos, s_len = side_at
+            side = _SIDE_WORDS[toks[s_pos].norm]
+            mentions.append(Mention("side", frozenset((side,)), s_pos, s_pos + s_len, toks[s_pos].norm))
+        i += k
+
+    blockers = [(s, e) for s, e, cats in lex_spans if BLOCKING & cats.keys()]
+    for s, e, attr, groups in table_spans:
+        if any(bs <= s and e <= be and be - bs > e - s for bs, be in blockers):
+            continue
+        for x in range(s, e):
+            covered[x] = 1
+        txt = _text(norm, toks, s, e)
+        if attr == "size":
+            spec = ct.tables.get("size")
+            rngs = [spec.mm[g] for g in groups if spec and g in spec.mm]
+            if rngs:
+                lo = min(r[0] for r in rngs)
+                hi = max(r[1] for r in rngs)
+                mentions.append(Mention("size", groups, s, e, txt, rng=(lo, hi)))
+            continue
+        mentions.append(Mention(attr, groups, s, e, txt))
+
+    noun_starts: set[int] = set()
+    site_starts: set[int] = set()
+    for s, e, cats in lex_spans:
+        for x in range(s, e):
+            covered[x] = 1
+        if NOUNISH & cats.keys():
+            noun_starts.add(s)
+        if "site" in cats:
+            site_starts.add(s)
+        for cat, ids in cats.items():
+            if cat in ("stop", "generic"):
+                continue
+            mentions.append(Mention(cat, frozenset(ids), s, e, _text(norm, toks, s, e)))
+
+    # 4. sides before a site, exact counts
+    numbers: list[Mention] = []
+    for i, t in enumerate(toks):
+        if covered[i]:
+            continue
+        side = _SIDE_WORDS.get(t.norm)
+        if side:
+            j = i + 1
+            if j < n and toks[j].norm in ("and", "or", "和", "及", "/") and j + 1 < n and toks[j + 1].norm in _SIDE_WORDS:
+                j += 2
+            nxt = toks[j].norm if j < n else ""
+            ok = j in site_starts or nxt in _SIDE_NEXT or (j + 1 in site_starts and toks[j].kind != "p")
+            if not ok and t.kind == "w" and i > 0 and toks[i - 1].norm in _SIDE_PREV:
+                ok = j >= n or toks[j].kind == "p"
+            if ok and not (t.norm == "both" and nxt in ("yes", "no")):
+                covered[i] = 1
+                mentions.append(Mention("side", frozenset((side,)), i, i + 1, t.norm))
+                continue
+        value = None
+        if t.kind == "n" and "." not in t.norm:
+            value = int(t.norm)
+        elif t.kind == "w" and t.norm in _NUMBER_WORDS:
+            value = _NUMBER_WORDS[t.norm]
+        if value is None or value > 1000:
+            continue
+        follows = [j for j in range(i + 1, min(n, i + 4)) if j in noun_starts]
+        clf = i + 1 < n and toks[i + 1].norm in _ZH_CLASSIFIERS
+        if t.norm in ("single",) and not follows:
+            continue
+        m = Mention("quantity", frozenset(), i, i + 1, t.norm, count=value)
+        if follows or clf:
+            covered[i] = 1
+            mentions.append(m)
+        else:
+            numbers.append(m)
+
+    # 5. cues on free tokens
+    cues: list[Cue] = []
+    cidx = cue_index()
+    i = 0
+    while i < n:
+        if covered[i] or (toks[i].kind == "p" and toks[i].norm != "/"):
+            i += 1
+            continue
+        hit = None
+        for k, kinds in cidx.all_at(toks, i):
+            if not any(covered[x] for x in range(i, i + k)):
+                hit = (k, kinds)
+                break
+        if hit is None:
+            i += 1
+            continue
+        k, kinds = hit
+        cues.append(Cue(frozenset(kinds), i, i + k))
+        i += k
+
+    mentions.sort(key=lambda m: (m.start, m.end))
+    mentions = _merge_compounds(mentions, norm, toks)
+    negated = _negate(toks, mentions, cues)
+    _differential(mentions, cues)
+
+    residual = tuple(
+        t.norm for i, t in enumerate(toks)
+        if not covered[i] and t.kind != "p" and t.norm not in STOPWORDS and not _in_cue(cues, i)
+    )
+    a = Analysis(text=text, norm=norm, toks=toks, mentions=mentions, cues=cues, numbers=numbers,
+                 residual=residual, covered=covered, negated=negated)
+    for m in mentions:
+        a.by_cat.setdefault(m.cat, []).append(m)
+    return a
+
+
+def _inner_side(toks: tuple[Token, ...], i: int, n: int) -> tuple[int, int] | None:
+    """Position and length of a side word a few tokens after ``i`` (not at ``i``), if any."""
+    for j in range(i + 1, min(n, i + 5)):
+        t = toks[j]
+        if t.kind == "p":
+            return None
+        if t.norm in _SIDE_WORDS:
+            length = 2 if j + 1 < n and toks[j + 1].norm in ("侧", "边", "sided", "side") else 1
+            return j, length
+    return None
+
+
+def _merge_compounds(mentions: list[Mention], norm: str, toks: tuple[Token, ...]) -> list[Mention]:
+    """Adjacent colour words are one compound colour ("reddish-brown", 红褐色)."""
+    out: list[Mention] = []
+    for m in mentions:
+        prev = out[-1] if out else None
+        if prev is not None and m.cat == "color" and prev.cat == "color" and prev.end == m.start and m.ids != prev.ids:
+            out[-1] = Mention("color", prev.ids | m.ids, prev.start, m.end, _text(norm, toks, prev.start, m.end))
+            continue
+        out.append(m)
+    return out
+
+
+def _in_cue(cues: list[Cue], i: int) -> bool:
+    return any(c.start <= i < c.end for c in cues)
+
+
+_WINDOW = 8
+
+
+def _negate(toks: tuple[Token, ...], mentions: list[Mention], cues: list[Cue]) -> bytearray:
+    """Mark mentions inside negation scopes (forward from ``pre`` cues, backward from ``post`` cues).
+
+    Returns the negated tokens (for plain-word matching when no concept is known).
+    """
+    n = len(toks)
+    scope = bytearray(n)
+    if not cues:
+        return scope
+    starts = {m.start for m in mentions}
+    term_at: dict[int, frozenset[str]] = {}
+    for c in cues:
+        for x in range(c.start, c.end):
+            term_at[x] = c.kinds
+    for c in cues:
+        if "none" in c.kinds:
+            continue
+        pre = "pre" in c.kinds
+        post = "post" in c.kinds
+        if post:
+            lo = _scan_back(toks, c.start, term_at)
+            hit = [m for m in mentions if lo <= m.start and m.end <= c.start]
+            if hit or (lo < c.start and not pre):
+                for x in range(lo, c.start):
+                    scope[x] = 1
+                for m in hit:
+                    m.neg = True
+                continue
+            if not pre:
+                continue
+        if not pre:
+            continue
+        j = c.end
+        if j < n and toks[j].kind == "p" and toks[j].norm in HARD_BREAKS | SOFT_BREAKS:
+            continue  # "No, ..." / "不，..." - a standalone answer, not a negation of content
+        count = 0
+        while j < n and count < _WINDOW:
+            t = toks[j]
+            if t.kind == "p":
+                if t.norm in HARD_BREAKS:
+                    break
+                if t.norm in SOFT_BREAKS:
+                    # an English list continues after a comma ("no scale, crust or erosion");
+                    # a Chinese comma (after an ideograph) ends the clause, 、 continues the list
+                    zh_comma = t.norm == "," and j > 0 and toks[j - 1].kind == "c"
+                    if not zh_comma and j + 1 < n and (j + 1) in starts:
+                        j += 1
+                        continue
+                    break
+                j += 1
+                continue
+            kinds = term_at.get(j)
+            if kinds and ("term" in kinds or "termv" in kinds) and j not in starts:
+                break
+            j += 1
+            count += 1
+        for x in range(c.end, j):
+            scope[x] = 1
+        for m in mentions:
+            if c.end <= m.start < j:
+                m.neg = True
+    return scope
+
+
+def _scan_back(toks: tuple[Token, ...], start: int, term_at: dict[int, frozenset[str]]) -> int:
+    j = start - 1
+    count = 0
+    while j >= 0 and count < _WINDOW:
+        t = toks[j]
+        if t.kind == "p" and t.norm in HARD_BREAKS | SOFT_BREAKS:
+            break
+        kinds = term_at.get(j)
+        if kinds and "term" in kinds:
+            break
+        if t.kind != "p":
+            count += 1
+        j -= 1
+    return j + 1
+
+
+def _differential(mentions: list[Mention], cues: list[Cue]) -> None:
+    """Diseases after a differential marker are the differential, not the answer."""
+    diff_at = next((c.start for c in cues if "diff" in c.kinds and "none" not in c.kinds), None)
+    if diff_at is None:
+        return
+    for m in mentions:
+        if m.cat == "disease" and m.start > diff_at:
+            m.diff = True

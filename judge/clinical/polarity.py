@@ -1,0 +1,76 @@
+"""Yes/no polarity of an answer to a judgment question (pure).
+
+Two sources, in order:
+
+1. an explicit answer word: "Yes", "No.", "Correct", 是的, 不是, 否, 对 - at a clause start and
+   standing on its own ("No, ..." answers; "No scale is seen" negates scale instead);
+2. otherwise the question's own terms: "Is the border well-defined?" answered "ill-defined",
+   "The lesion is not raised" or 无鳞屑 carries its polarity in what it asserts or denies.
+
+Usage::
+
+    explicit_polarity(analyze("No, it is benign.", ct))   # (-1, False)
+"""
+
+from __future__ import annotations
+
+import re
+
+from judge.clinical.mentions import Analysis
+from judge.clinical.text import HARD_BREAKS, SOFT_BREAKS
+
+_EN_POS = frozenset({"yes", "yeah", "yep", "correct", "true", "affirmative", "indeed", "certainly", "definitely", "absolutely", "right"})
+_EN_NEG = frozenset({"no", "nope", "false", "incorrect", "negative", "wrong"})
+# a "no" that answers is followed by a pause or a clause of its own, not by the noun it negates
+_EN_AFTER_NO = frozenset({"it", "this", "that", "there", "they", "these", "those", "i", "not", "the", "he", "she", "we", "you"})
+_ZH = re.compile(
+    r"(?P<neg>不是的?|不对|不正确|否|不会|不能|不需要|不用|不必|不可以|不存在|不属于|不应该|没有|无|不)"
+    r"|(?P<pos>是的|是|对的|对|正确|没错|有的|有|会的|会|能|可以|需要|存在|属于|应该|要)"
+)
+_ZH_STANDALONE_END = frozenset({",", ".", "。", "!", "?", ";", "、", "的", "啊", "呀", "吧", "了"})
+_BOTH_EN = re.compile(r"\byes\s*(?:and|or|/)\s*no\b|\bno\s*(?:and|or|/)\s*yes\b|\bboth yes and no\b|\beither yes or no\b")
+_BOTH_ZH = re.compile(r"(?:可能)?是(?:的)?[,，]?\s*也(?:可能)?不是|是也不是|是或否|是或不是|也许是也许不是|可能是可能不是|可能有也可能没有|有也可能没有")
+
+
+def explicit_polarity(a: Analysis) -> tuple[int, bool]:
+    """``(sign, both)``: the first explicit yes (+1) / no (-1) / none (0), and whether both occur."""
+    toks = a.toks
+    n = len(toks)
+    found: list[int] = []
+    if _BOTH_EN.search(a.norm) or _BOTH_ZH.search(a.norm):
+        return 0, True
+    clause_start = True
+    for i, t in enumerate(toks):
+        if t.kind == "p":
+            clause_start = clause_start or t.norm in HARD_BREAKS or t.norm in SOFT_BREAKS
+            continue
+        nxt = toks[i + 1] if i + 1 < n else None
+        standalone = nxt is None or (nxt.kind == "p" and nxt.norm in HARD_BREAKS | SOFT_BREAKS)
+        if t.kind == "w":
+            if t.norm in _EN_POS and (clause_start or standalone) and (t.norm != "right" or standalone):
+                if t.norm in ("yes", "yeah", "yep") or standalone:
+                    found.append(1)
+            elif t.norm in _EN_NEG and (standalone or (clause_start and nxt is not None and nxt.norm in _EN_AFTER_NO)):
+                if t.norm != "negative" or standalone:
+                    found.append(-1)
+        elif t.kind == "c" and clause_start:
+            sign = _zh_standalone(toks, i)
+            if sign:
+                found.append(sign)
+        clause_start = False
+    if not found:
+        return 0, False
+    return found[0], (1 in found and -1 in found)
+
+
+def _zh_standalone(toks: tuple, i: int) -> int:
+    """Sign of a clause-initial Chinese yes/no word that stands on its own (是。/ 不是，...)."""
+    text = "".join(t.norm for t in toks[i : i + 4] if t.kind == "c")
+    m = _ZH.match(text)
+    if not m:
+        return 0
+    k = len(m.group(0))
+    after = toks[i + k] if i + k < len(toks) else None
+    if after is not None and after.kind == "c" and after.norm not in _ZH_STANDALONE_END:
+        return 0
+    return -1 if m.group("neg") else 1
