@@ -14,6 +14,7 @@ Every model forbids unknown fields, so a typo in a file is an error, not a silen
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -145,12 +146,12 @@ class BenchmarkItem(_Strict):
             raise ValueError("an item that carries `prediction` must also name its `model`")
         return self
 
-    @property
+    @cached_property
     def lang(self) -> Language:
         """The declared language, or the detected one."""
         return self.language or detect_language(self.question, *self.references)
 
-    @property
+    @cached_property
     def references(self) -> list[str]:
         """Acceptable reference texts (open-ended), or the answer letters (mcq)."""
         if self.question_type == "mcq":
@@ -158,7 +159,7 @@ class BenchmarkItem(_Strict):
         refs = self.answer if isinstance(self.answer, list) else [self.answer]
         return [r.strip() for r in refs if r and r.strip()]
 
-    @property
+    @cached_property
     def gold_letters(self) -> frozenset[str]:
         """The correct option letters of an mcq item."""
         return frozenset(split_letters(self.answer))
@@ -195,13 +196,13 @@ class GoldRating(_Strict):
             raise ValueError("a rated candidate needs at least one rating")
         return checked
 
-    @property
+    @cached_property
     def references(self) -> list[str]:
         """Acceptable reference texts."""
         refs = self.reference if isinstance(self.reference, list) else [self.reference]
         return [r.strip() for r in refs if r and r.strip()]
 
-    @property
+    @cached_property
     def lang(self) -> Language:
         """The declared language, or the detected one."""
         return self.language or detect_language(self.question, *self.references)
@@ -224,7 +225,8 @@ class Case(_Strict):
     @classmethod
     def from_item(cls, item: BenchmarkItem, candidate: str) -> Case:
         """The case for ``candidate`` answering ``item``."""
-        return cls(
+        # the item was validated when read: construct without re-validating (hot path)
+        return cls.model_construct(
             question=item.question,
             references=item.references,
             candidate=candidate,

@@ -124,7 +124,9 @@ class Scorer:
     concurrency: int = 16
     progress: ProgressFn | None = None
     use_cache: bool = True
-    stats: dict[str, int] = field(default_factory=lambda: {"cached": 0, "computed": 0, "unscored": 0})
+    stats: dict[str, int] = field(
+        default_factory=lambda: {"mcq_rules": 0, "cached": 0, "computed": 0, "unscored": 0}
+    )
 
     def __post_init__(self) -> None:
         if self.extraction_rubric is None:
@@ -174,6 +176,7 @@ class Scorer:
             if kind != "mcq" and key not in pending:
                 pending[key] = _Pending(key, kind, task.case)
 
+        self.stats["mcq_rules"] += sum(1 for kind, _, _ in plan if kind == "mcq")
         cached = self.store.get_judgments(pending) if self.use_cache else {}
         results: dict[str, Judgment] = dict(cached)
         todo = [p for k, p in pending.items() if k not in cached]
@@ -276,13 +279,14 @@ class Scorer:
                 "raw_output": j.raw_output, "latency_ms": j.latency_ms, "usage": j.usage,
                 "cached": from_cache}
         if kind == "critic":
-            return Verdict(**base, score=j.score, unscored_reason=j.unscored_reason,
-                           rationale=j.rationale, method="critic")
+            # every part was validated already (the case on reading, the judgment when made)
+            return Verdict.model_construct(**base, score=j.score, unscored_reason=j.unscored_reason,
+                                           rationale=j.rationale, method="critic", extracted=None)
         # LLM option extraction
         if j.extracted is None:
             reason = j.unscored_reason or "option extraction failed"
             if extraction is not None and extraction.reason:
-                reason = f"rules: {extraction.reason}; {self.backend.spec}: {reason}"
+                reason = f"MCQ answer not decided (rules: {extraction.reason}; {self.backend.spec}: {reason})"
             return Verdict(**base, score=None, unscored_reason=reason, rationale=j.rationale, method="mcq:llm")
         assert task.gold_letters is not None
         letters = sorted(set(j.extracted))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -61,7 +62,8 @@ def _cell(scores: Sequence[float | None]) -> Cell:
 
 
 def _reason_key(reason: str) -> str:
-    return reason.split(":")[0].split(";")[0].strip()[:80]
+    """The head of a reason ("MCQ answer not decided (rules: ...)" -> "MCQ answer not decided")."""
+    return re.split(r"[:;(]", reason, maxsplit=1)[0].strip()[:80] or "unscored"
 
 
 def build_table(verdicts: Iterable[Verdict], provenance: dict[str, Any] | None = None) -> ScoreTable:

@@ -34,9 +34,10 @@ def test_readme_quick_start_is_two_commands_and_runs_on_bundled_data(tmp_path):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = re.search(r"## Quick start\s+```bash\n(.*?)```", readme, re.S).group(1).strip().splitlines()
     assert len(block) == 2 and block[0].startswith("pip install") and block[1].startswith("judge score ")
-    args = block[1].split()[2:]
-    preds = sorted(str(p.relative_to(ROOT)) for p in (SAMPLE / "predictions").glob("*.jsonl"))
-    args = [a for a in args if "*" not in a] + (preds if any("*" in a for a in args) else [])
+    args = []
+    for arg in block[1].split()[1:]:  # expand globs the way the shell would, from the repository root
+        args += sorted(str(p) for p in ROOT.glob(arg)) if "*" in arg else [str(ROOT / arg) if "/" in arg else arg]
+    assert args[0] == "score" and len(args) == 5
     result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "out"), "--db", str(tmp_path / "j.db")],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
