@@ -31,8 +31,9 @@ LEXICAL = ("lesion", "site", "side", "disease", "treatment", "relation", "proper
 PART_CATS = (*LEXICAL, *ATTRIBUTES)
 
 FOCUS: dict[str, frozenset[str]] = {
-    "lesion_recognition": frozenset({"lesion"}),
-    "location_recognition": frozenset({"site", "side"}),
+    # a lesion answer is its whole morphology: "white plaque" needs the colour as well as the plaque
+    "lesion_recognition": frozenset({"lesion", "property", *ATTRIBUTES}),
+    "location_recognition": frozenset({"site", "side", "relation"}),
     "attribute_recognition": frozenset(ATTRIBUTES),
     "spatial_relation": frozenset({"relation", "site", "side"}),
     "disease_diagnosis": frozenset({"disease"}),
@@ -82,6 +83,19 @@ class Comparer:
         self.ct = ct
         self.lex = lex
         self.p = ct.params
+        self.question: Analysis | None = None
+        self.context_sites: frozenset[str] = frozenset()
+        self.answer_sites: frozenset[str] = frozenset()
+        self.exempt: set[int] = set()
+
+    def set_context(self, question: Analysis | None, cand: Analysis) -> None:
+        """The question (its mentions are given, never conflicts) and the sites stated around the answer."""
+        self.question = question
+        def sites_of(a: Analysis | None) -> frozenset[str]:
+            return frozenset(i for m in (a.by_cat.get("site", []) if a else []) if not m.neg for i in m.ids)
+
+        self.answer_sites = sites_of(cand)
+        self.context_sites = sites_of(question) | self.answer_sites
 
     # ------------------------------------------------------------------ concept pairs
     def pair(self, cat: str, a: str, b: str) -> tuple[float, str]:
@@ -113,9 +127,13 @@ class Comparer:
             return 0.0, "different"
         if a in cb.ancestors:  # candidate more specific
             return 1.0, "more specific"
+        if cat == "treatment" and a == "referral" and cb.clinician:
+            return 1.0, "a procedure implies seeing a clinician"
         if b in ca.ancestors:  # candidate broader
             if cb.generic:
                 return 0.0, "too general"
+            if cat == "disease" and not cb.broad and self._site_stated(a, direct=b in ca.parents):
+                return 1.0, "site-specific form, and the site is stated"
             if b in ca.parents and ca.parent_full:
                 return 1.0, "same region" if cat == "site" else "same class"
             if cat == "site":
@@ -130,6 +148,17 @@ class Comparer:
         if cat == "treatment" and (b in ca.adjacent or a in cb.adjacent):
             return self.p.adjacent_credit, "related treatment"
         return 0.0, "different"
+
+    def _site_stated(self, disease: str, *, direct: bool) -> bool:
+        """The reference disease is a site-specific form (oral lichen planus) and its site is stated:
+        in the question or the answer for the direct parent ("lichen planus" of the buccal mucosa),
+        in the answer itself for a wider class ("fungal infection of the scalp" for tinea capitis)."""
+        c = self.lex.get("disease", disease)
+        site = c.site if c else None
+        if site is None:
+            return False
+        sites = self.context_sites if direct else self.answer_sites
+        return any(x == site or self.lex.is_ancestor("site", site, x) for x in sites)
 
     def credit(self, ref: Mention, cand: Mention) -> tuple[float, str]:
         """Credit of one candidate mention for one reference mention (both asserted)."""
@@ -148,6 +177,11 @@ class Comparer:
         if ref.cat == "color" and (len(ref.ids) > 1 or len(cand.ids) > 1):
             if ref.ids == cand.ids:
                 return 1.0, "same compound colour"
+            # a compound of full-credit families is one colour ("pinkish skin tone" ~ pink)
+            if all(max(self.pair("color", a, b)[0] for a in ref.ids) >= 1.0 for b in cand.ids) and all(
+                max(self.pair("color", a, b)[0] for b in cand.ids) >= 1.0 for a in ref.ids
+            ):
+                return 1.0, "compound of full-credit families"
             if ref.ids & cand.ids:
                 return self.p.adjacent_credit, "compound colour shares one family"
             return 0.0, "different"
@@ -236,36 +270,48 @@ class Comparer:
                 best, why, best_m = c, w, m
                 if c >= 1.0:
                     break
-        if best_m is None:
+        denied = None
+        for m in negated:
+            c, _ = self.credit(rm, Mention(m.cat, m.ids, m.start, m.end, m.text, rng=m.rng, count=m.count))
+            if c >= 1.0:
+                denied = m
+                break
+        if best_m is None and denied is None:
             for m in negated:
                 if self.negation_matches(rm, m):
                     best, why, best_m = 1.0, "negated opposite", m
                     break
-        if best_m is not None and best >= 1.0:
+        if best_m is not None and best >= 1.0 and not (denied is not None and why == "negated opposite"):
             part.credit, part.status = 1.0, "matched"
-            part.note = f"'{best_m.text}' ~ '{rm.text}'" + ("" if why == "same" else f" ({why})")
+            part.note = f"'{best_m.text}' ~ '{rm.text}'" + _why(why, self.ct, rm.cat)
             return
         # contradiction: the candidate negates it, or asserts a conflicting value in its place
-        for m in negated:
-            c, _ = self.credit(rm, Mention(m.cat, m.ids, m.start, m.end, m.text, rng=m.rng, count=m.count))
-            if c >= 1.0:
-                part.credit, part.status, part.note = 0.0, "contradicted", f"candidate denies '{rm.text}' ('not {m.text}')"
-                return
+        if denied is not None:
+            part.credit, part.status, part.note = 0.0, "contradicted", f"candidate denies '{rm.text}' ('not {denied.text}')"
+            return
         conflict = self._conflict(rm, asserted, ref_parts)
         if conflict is not None:
             part.credit, part.status, part.note = 0.0, "contradicted", conflict
             return
         if best_m is not None and best > 0:
             part.credit, part.status = best, "partial"
-            part.note = f"'{best_m.text}' ~ '{rm.text}' ({why})"
+            part.note = f"'{best_m.text}' ~ '{rm.text}'" + _why(why, self.ct, rm.cat, best)
             return
         part.status, part.note = "missing", f"no {rm.cat} matching '{rm.text}'"
 
     def _conflict(self, rm: Mention, asserted: list[Mention], ref_parts: list[Part]) -> str | None:
         others = [p.mention for p in ref_parts if p.mention is not None and p.mention is not rm and p.mention.cat == rm.cat]
 
+        given = self.question.by_cat.get(rm.cat, []) if self.question is not None else []
+
         def explained(m: Mention) -> bool:
-            return any(not o.neg and self.credit(o, m)[0] > 0 for o in others)
+            if id(m) in self.exempt:
+                return True
+            if any(not o.neg and self.credit(o, m)[0] > 0 for o in others):
+                return True
+            # restating what the question names (the landmark, the lesion asked about) is no conflict
+            return any(not q.neg and (q.ids & m.ids or any(self.lex.related(rm.cat, x, y) for x in q.ids for y in m.ids))
+                       for q in given if rm.cat in ("site", "disease", "lesion", "treatment"))
 
         for m in asserted:
             if explained(m):
@@ -315,6 +361,23 @@ class Comparer:
             part.status, part.note = "missing", f"does not state '{' '.join(words[:6])}'"
 
 
+_RELATION_WORDS = {
+    "full": "full-credit pair", "adjacent": "adjacent pair", "opposite": "opposites", "override": "calibrated pair",
+    "same": "",
+}
+
+
+def _why(why: str, ct: Compiled, cat: str, credit: float | None = None) -> str:
+    """`` (v3 color table: full-credit pair, 0.5)`` - where the credit comes from."""
+    if why == "same":
+        return ""
+    tail = f", {credit:g}" if credit is not None and 0 < credit < 1 else ""
+    if cat in ATTRIBUTES and why in _RELATION_WORDS and ct.has(cat):
+        version = ct.rubric_id.rpartition("/")[2] or ct.rubric_id
+        return f" ({version} {cat} table: {_RELATION_WORDS[why]}{tail})"
+    return f" ({why}{tail})"
+
+
 def _contains(words: tuple[str, ...], toks: tuple) -> bool:
     seq = [t.norm for t in toks if t.kind != "p"]
     k = len(words)
@@ -331,6 +394,7 @@ def build_parts(ref: Analysis, question: Analysis | None, focus: frozenset[str],
     parts: list[Part] = []
     mentions = [m for m in ref.mentions if not m.diff and m.cat in PART_CATS]
     lesion_main = [m for m in mentions if m.cat == "lesion" and not m.neg and not _descriptor(lex, m)]
+    positive_ids = {(m.cat, i) for m in mentions if not m.neg for i in m.ids}
     for m in mentions:
         if m.cat == "relation" and "relation" not in focus:
             continue
@@ -340,10 +404,20 @@ def build_parts(ref: Analysis, question: Analysis | None, focus: frozenset[str],
             (c := lex.get(m.cat, i)) is not None and c.generic for i in m.ids
         ):
             continue
+        if m.neg and any((m.cat, i) in positive_ids for i in m.ids):
+            continue  # "scaling suggests tinea; alopecia areata is non-scaly": the denial is about something else
         key = (m.cat, m.ids, m.neg, m.rng, m.count)
         if key in seen:
             continue
         seen.add(key)
+        found = _host(ref, m, parts, cmp)
+        if found is not None:  # a gloss, an example, an alternative or a restatement of an earlier part
+            host, how = found
+            hm = host.mention
+            assert hm is not None
+            host.mention = Mention(hm.cat, _merge(hm, m, how, cmp), hm.start, hm.end, hm.text, neg=hm.neg,
+                                   rng=hm.rng, count=hm.count, diff=hm.diff)
+            continue
         given = question is not None and any(
             _same_value(m, q) and q.neg == m.neg for q in question.by_cat.get(m.cat, ())
         )
@@ -368,6 +442,44 @@ def build_parts(ref: Analysis, question: Analysis | None, focus: frozenset[str],
     for p in chosen:
         p.required = True
     return parts
+
+
+_TREES = frozenset({"site", "disease", "treatment"})
+
+
+def _host(ref: Analysis, m: Mention, parts: list[Part], cmp: Comparer) -> tuple[Part, str] | None:
+    """The earlier part ``m`` only restates: same or related concept, a bracketed gloss or an
+    example ("(e.g. terbinafine)", 如...), or an alternative ("griseofulvin or terbinafine")."""
+    same_cat = [p for p in parts if p.cat == m.cat and p.mention is not None and p.mention.neg == m.neg]
+    if not same_cat or m.cat in ("size", "quantity"):
+        return None
+    last = same_cat[-1]
+    lm = last.mention
+    assert lm is not None
+    toks = ref.toks
+    kinds = ref.cue_kinds_between(lm.end, m.start)
+    gloss = (m.start < len(toks) and toks[m.start].paren and not toks[lm.start].paren) or (
+        ("eg" in kinds or "or" in kinds) and not ref.has_break_between(lm.end, m.start))
+    if m.cat in _TREES:
+        for p in same_cat:
+            pm = p.mention
+            if pm is not None and (pm.ids & m.ids or any(cmp.lex.related(m.cat, a, b) for a in pm.ids for b in m.ids)):
+                return p, ("gloss" if gloss else "specific")
+    if gloss:
+        return last, "gloss"
+    return None
+
+
+def _merge(host: Mention, m: Mention, how: str, cmp: Comparer) -> frozenset[str]:
+    """Ids of a part after absorbing ``m``: a gloss or alternative widens it (any of them will do,
+    but an example below it adds nothing: "oral antifungal (e.g. terbinafine)" stays oral); a
+    plain restatement narrows it to the most specific ("右足拇趾甲" is the great toenail)."""
+    lex = cmp.lex
+    if how == "gloss":
+        extra = {b for b in m.ids if not any(lex.is_ancestor(host.cat, a, b) for a in host.ids)}
+        return host.ids | extra
+    ids = set(host.ids | m.ids)
+    return frozenset(i for i in ids if not any(lex.is_ancestor(host.cat, i, j) for j in ids if j != i))
 
 
 def _unique(words: tuple[str, ...]) -> tuple[str, ...]:

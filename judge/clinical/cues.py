@@ -13,6 +13,7 @@ a negation). Kinds:
 ``prim``  marks the primary answer ("most likely", "consistent with", 考虑, 最可能)
 ``or``    joins alternatives ("or", "/", 或, 还是)
 ``unc``   marks uncertainty ("could be", "possibly", 可能)
+``eg``    introduces examples of what precedes ("e.g.", "such as", 如, 例如)
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ CUES: dict[str, tuple[str, ...]] = {
         "no", "not", "without", "non", "never", "neither", "nor", "absence of", "absent", "lack of", "lacks",
         "lacking", "lack", "free of", "negative for", "deny", "denies", "rather than", "instead of", "unlike",
         "unlikely", "unlikely to be", "less likely to be", "inconsistent with", "exclude", "excluding", "excluded",
-        "avoid", "avoiding", "stop", "stop using", "discontinue", "cease", "refrain from", "no evidence of",
+        "avoid", "avoiding", "stop using", "stop taking", "stop applying", "discontinue", "cease", "refrain from",
+        "no evidence of",
         "no sign of", "no signs of", "nothing", "none", "nil", "do not use", "should not", "must not",
         "contraindicated", "not recommended", "never use",
         "无", "没有", "没", "未见", "未", "不", "非", "不是", "并非", "并无", "否认", "缺乏", "不伴", "不伴有",
@@ -59,6 +61,7 @@ CUES: dict[str, tuple[str, ...]] = {
         "no longer", "not uncommon", "not unusual", "can not rule out", "cannot rule out", "can not exclude",
         "cannot exclude", "not to be missed", "not be excluded", "can not be excluded", "can not be ruled out",
         "no more than", "not more than", "no larger than", "not exceeding", "nothing else", "not as",
+        "with or without", "whether or not", "no matter whether", "not always", "not all",
         "不仅", "不只", "不同", "不一", "不等", "不适", "不断", "不久", "不少", "不论", "不管", "无论", "无法",
         "无关", "非常", "除非", "未来", "不能排除", "不除外", "不排除", "不确定", "不一定", "不到", "不足", "不超过",
         "没什么", "不对称", "不均匀", "不规则", "不清", "不整齐", "不光滑", "不平", "不痛", "不痒", "不红",
@@ -78,10 +81,15 @@ CUES: dict[str, tuple[str, ...]] = {
         "likely", "probably", "suggestive of", "diagnosis is", "diagnosis of", "the diagnosis is",
         "this is", "it is", "appears to be", "looks like", "favor", "favour", "i think", "my diagnosis",
         "represents", "compatible with", "typical of", "characteristic of", "indicative of", "in keeping with",
+        "points to", "point to", "suggests", "suggest", "indicates", "the answer is", "diagnosed as",
         "最可能", "最有可能", "考虑", "首先考虑", "倾向", "倾向于", "诊断为", "符合", "提示", "应该是",
         "考虑为", "诊断", "初步诊断", "临床诊断", "最可能的诊断是", "为",
     ),
     "or": ("or", "/", "either", "versus", "vs", "或", "或者", "还是", "或是", "抑或", "and/or"),
+    "eg": (
+        "eg", "such as", "for example", "for instance", "including", "ie", "namely", "e g",
+        "如", "例如", "比如", "包括", "诸如", "即",
+    ),
     "unc": (
         "could be", "might be", "may be", "possibly", "possible", "perhaps", "maybe", "can be", "either",
         "可能", "可能是", "或许", "也许", "也可能",

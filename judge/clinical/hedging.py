@@ -29,9 +29,12 @@ def _distinct(lex: Lexicon, cat: str, mentions: list[Mention]) -> list[Mention]:
                 continue
             kept.append(m)
             continue
-        if any(k.ids & m.ids or any(lex.related(cat, a, b) for a in k.ids for b in m.ids) for k in kept):
-            continue
-        kept.append(m)
+        clash = next((j for j, k in enumerate(kept)
+                      if k.ids & m.ids or any(lex.related(cat, a, b) for a in k.ids for b in m.ids)), None)
+        if clash is None:
+            kept.append(m)
+        elif any(lex.is_ancestor(cat, a, b) for a in kept[clash].ids for b in m.ids):
+            kept[clash] = m  # keep the more specific one: "hair loss ... trichotillomania" answers trichotillomania
     return kept
 
 

@@ -44,9 +44,13 @@ ENGINE_VERSION = "1.0.0"
 
 ALL = frozenset(PART_CATS)
 _WHY = re.compile(
-    r"\bwhy\b|\bexplain\b|\breason|\bjustify\b|\bwhat supports\b|\bbased on what\b|\bhow do you know\b|\bgive your reasoning\b"
-    r"|\bon what basis\b|\bwhat features\b|\bwhich features\b|\bsupport your\b|为什么|为何|原因|理由|依据|根据什么|请说明|解释|说明理由|判断依据|何以"
+    r"\bwhy\b|\bexplain|\breason|\bjustify\b|\bwhat supports\b|\bbased on what\b|\bhow do you know\b"
+    r"|\bon what basis\b|\bwhat features?\b|\bwhich features?\b|\bsupport your\b|\bdescribe\b|\bstate\b|\bspecify\b"
+    r"|\bif (?:not|so|yes|no)\b|\bwhat does (?:this|it|that) (?:suggest|indicate|mean|support)|\bwhere is it\b|\bwhat is it\b"
+    r"|\bwhich (?:one|side|diagnosis|disease)\b|\band (?:name|identify)\b"
+    r"|为什么|为何|原因|理由|依据|根据什么|请说明|解释|说明|判断依据|何以|支持什么|提示什么|意味着什么|是什么|在哪|哪一|哪个|如果不是|若不是|如是|若是"
 )
+_BLANK = re.compile(r"_{2,}|＿{2,}|\(\s*\)|（\s*）|\[\s*\]|【\s*】|\[blank\]|\{blank\}")
 _CONTENT_CATS = frozenset({*PART_CATS})
 
 
@@ -113,6 +117,12 @@ def judge_case(case: Case, rubric: Rubric) -> Outcome:
     refs = [r for r in case.references if r and r.strip()]
     if not refs:
         return Outcome(0.0, "no reference answer to compare with")
+    blank = _BLANK.search(case.question or "") if case.question_type == "fill_blank" else None
+    if blank is not None:  # fill the blank: "皮损边界____" + "不清" reads as 边界不清
+        refs = [_fill(case.question, blank, r) for r in refs]
+        if _short_answer_text(candidate):
+            candidate = _fill(case.question, blank, candidate)
+            norm = normalize(candidate)
     cand = analyze(candidate, ct)
     danger = _dangerous(cand, lex)
     if danger:
@@ -121,8 +131,13 @@ def judge_case(case: Case, rubric: Rubric) -> Outcome:
     refused = bool(spans)
     if refused:
         cand = _drop_spans(cand, spans)
-    question = _analysis(case.question, ct) if case.question else None
-    ctx = _Ctx(ct, cmp, case, focus_of(case), question, bool(_WHY.search(normalize(case.question or ""))))
+    question_text = _BLANK.sub(" ", case.question or "") if blank is not None else (case.question or "")
+    question = _analysis(question_text, ct) if question_text.strip() else None
+    focus = focus_of(case)
+    if "quantity" in focus:
+        cand = _with_numbers(cand)
+    cmp.set_context(question, cand)
+    ctx = _Ctx(ct, cmp, case, focus, question, bool(_WHY.search(normalize(case.question or ""))))
 
     judgment = case.question_type == "judgment" or any(explicit_polarity(_analysis(r, ct))[0] for r in refs)
     if judgment:
@@ -137,6 +152,8 @@ def judge_case(case: Case, rubric: Rubric) -> Outcome:
     best: Outcome | None = None
     for ref_text in refs:
         ref = _analysis(ref_text, ct)
+        if "quantity" in focus:
+            ref = _with_numbers(ref)
         out = _score_reference(ref, ref_text, cand, ctx, judgment)
         if len(refs) > 1:
             out.rationale = f"vs '{_short(ref_text, 40)}': {out.rationale}"
@@ -176,8 +193,15 @@ def _short_answer(ref: Analysis, cand: Analysis, ctx: _Ctx) -> Outcome:
     if any(p.cat == "disease" and p.required for p in parts):
         answer_diseases, listed = disease_answer(cand, lex)
         view = _only_answer_diseases(cand, answer_diseases)
+    # alternatives offered as equals are judged by the hedge rule, not as contradictions
+    cmp.exempt = {id(m) for m in answer_diseases} if len(answer_diseases) >= 2 else set()
+    for cat in {p.cat for p in parts if p.required and p.cat != "disease"}:
+        alts = or_alternatives(view, cat, lex)
+        if len(alts) >= 2:
+            cmp.exempt |= {id(m) for m in view.by_cat.get(cat, []) if any(m.start == a.start for a in alts)}
     for p in parts:
         cmp.score_part(p, view, parts)
+    cmp.exempt = set()
     conflict = _treatment_conflict(ref, view, lex)
     score, why = _aggregate(parts, params)
     if conflict and score > 0:
@@ -194,13 +218,20 @@ def _aggregate(parts: list[Part], params) -> tuple[float, str]:
     bad = [p for p in req if p.status == "contradicted"]
     if bad:
         return 0.0, "contradicts the reference: " + "; ".join(p.note for p in bad[:2])
+    # a side qualifies a site: wrong side = 0 (above), no side = a coarser answer (at most 0.5)
+    sides = [p for p in req if p.cat == "side"]
+    if sides and len(sides) < len(req):
+        req = [p for p in req if p.cat != "side"]
+    side_short = [p for p in sides if p.credit < 1.0 and p not in req]
     share = sum(min(p.credit, 1.0) for p in req) / len(req)
     full = [p for p in req if p.credit >= 1.0]
-    notes = "; ".join(p.note for p in req[:4] if p.note)
+    notes = "; ".join(p.note for p in (req + sides)[:4] if p.note)
     opt_bad = [p for p in parts if not p.required and p.status == "contradicted"]
     if share >= params.full_threshold:
         if opt_bad:
             return 0.5, f"{notes}; but {opt_bad[0].note}"
+        if side_short:
+            return 0.5, f"{notes}; side not stated ({side_short[0].label}): a coarser answer"
         return 1.0, notes or "matches the reference"
     if share >= params.partial_threshold or (full and len(req) > 1):
         missing = [p.label for p in req if p.credit <= 0]
@@ -254,15 +285,17 @@ def _treatment_conflict(ref: Analysis, cand: Analysis, lex) -> str | None:
     if not rt or not ct_:
         return None
 
-    def has(ms: list[Mention], target: str, *, loose: bool = False) -> Mention | None:
+    def has(ms: list[Mention], target: str, *, loose: bool = False, unless: str | None = None) -> Mention | None:
         for m in ms:
             for i in m.ids:
+                if unless is not None and (i == unless or lex.is_ancestor("treatment", unless, i)):
+                    continue  # terbinafine is oral and topical: not a topical-only recommendation
                 if i == target or lex.is_ancestor("treatment", target, i) or (loose and lex.is_ancestor("treatment", i, target)):
                     return m
         return None
 
     for good, bad in lex.treatment_conflicts:
-        if has(rt, good) and not has(rt, bad):
+        if has(rt, good) and not has(rt, bad, unless=good):
             cb = has(ct_, bad)
             if cb is not None and has(ct_, good, loose=True) is None:
                 return f"contradicting treatment: '{cb.text}' where the reference calls for {lex.concept('treatment', good).label}"
@@ -300,6 +333,29 @@ def _drop_spans(a: Analysis, spans: list[tuple[int, int]]) -> Analysis:
     return Analysis(text=a.text, norm=a.norm, toks=a.toks, mentions=mentions, cues=a.cues,
                     numbers=[m for m in a.numbers if not inside(m)], residual=residual, covered=a.covered,
                     negated=a.negated, by_cat=by_cat)
+
+
+def _fill(question: str, blank: re.Match[str], answer: str) -> str:
+    return question[: blank.start()] + " " + answer.strip() + " " + question[blank.end() :]
+
+
+def _short_answer_text(text: str) -> bool:
+    """A blank-filling answer (a few words), not a sentence of its own."""
+    from judge.clinical.text import tokenize
+
+    return sum(1 for t in tokenize(text) if t.kind != "p") <= 12
+
+
+def _with_numbers(a: Analysis) -> Analysis:
+    """For "how many" questions a bare number is a count ("3", "three", 6个)."""
+    if not a.numbers:
+        return a
+    mentions = sorted([*a.mentions, *a.numbers], key=lambda m: (m.start, m.end))
+    by_cat: dict[str, list[Mention]] = {}
+    for m in mentions:
+        by_cat.setdefault(m.cat, []).append(m)
+    return Analysis(text=a.text, norm=a.norm, toks=a.toks, mentions=mentions, cues=a.cues, numbers=[],
+                    residual=a.residual, covered=a.covered, negated=a.negated, by_cat=by_cat)
 
 
 def _has_assertions(a: Analysis) -> bool:
@@ -345,15 +401,26 @@ def _judgment(ref: Analysis, rp: int, cand: Analysis, ctx: _Ctx) -> Outcome:
     for p in parts:
         p.required = True
         ctx.cmp.score_part(p, cand, parts)
+    if not parts and ctx.asks_why:
+        # the reference's reasoning restates the question's terms: the answer must restate them too
+        parts = [p for p in build_parts(ref, None, ALL - {"relation"}, ctx.cmp) if p.mention is not None]
+        for p in parts:
+            p.required = True
+            ctx.cmp.score_part(p, cand, parts)
     reasons = [p for p in parts if p.mention is not None or p.words]
     bad = [p for p in reasons if p.status == "contradicted"]
-    got = [p for p in reasons if p.credit >= 1.0]
-    share = (sum(min(p.credit, 1.0) for p in reasons) / len(reasons)) if reasons else 1.0
+    # a reason in plain words is stated when most of its words are (paraphrase is common)
+    got = [p for p in reasons if p.credit >= 1.0 or (p.mention is None and p.credit >= params.partial_threshold)]
+    complete = bool(reasons) and (len(got) == len(reasons) or (len(reasons) >= 2 and len(got) / len(reasons) >= params.partial_threshold))
     if cp == 0:
-        if reasons and not bad and (got or share >= params.partial_threshold):
+        if reasons and not bad and complete:
+            cp = rp  # it states what the reference asserts: the yes/no is implied
+            inferred = True
+        elif reasons and not bad and got:
             return Outcome(params.judgment_without_reason_credit,
-                           f"no explicit yes/no, but states the reference's content ({_notes(got)})")
-        return Outcome(0.0, f"no clear yes/no answer (reference: {word[rp]})")
+                           f"no explicit yes/no, but states part of the reference's content ({_notes(got)})")
+        else:
+            return Outcome(0.0, f"no clear yes/no answer (reference: {word[rp]})")
     if cp != rp:
         return Outcome(0.0, f"opposite judgment: answers {word[cp]}, reference {word[rp]}"
                        + (" (read from what it asserts)" if inferred else ""))
@@ -363,9 +430,10 @@ def _judgment(ref: Analysis, rp: int, cand: Analysis, ctx: _Ctx) -> Outcome:
     if bad:
         return Outcome(params.judgment_without_reason_credit,
                        f"{head} but its reasoning contradicts the reference: {bad[0].note}")
-    if ctx.asks_why and not (got or share >= params.partial_threshold):
+    if ctx.asks_why and not complete:
+        missing = [p.label for p in reasons if p.credit < 1.0]
         return Outcome(params.judgment_without_reason_credit,
-                       f"{head} but the reason asked for is missing ({', '.join(p.label for p in reasons[:3])})")
+                       f"{head} but the reasoning asked for is missing or incomplete ({', '.join(missing[:3])})")
     return Outcome(1.0, head + (f" with the reference's reasoning ({_notes(got)})" if got else ""))
 
 

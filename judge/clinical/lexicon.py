@@ -45,7 +45,10 @@ class Concept:
     parents: tuple[str, ...] = ()
     kind: str = ""
     generic: bool = False
+    broad: bool = False
     parent_full: bool = False
+    clinician: bool = False
+    site: str | None = None
     descriptor: bool = False
     adjacent: tuple[str, ...] = ()
     opposite: str | None = None
@@ -203,7 +206,8 @@ def build_lexicon(data: dict[str, Any]) -> Lexicon:
             c = Concept(
                 cat=cat, id=cid, en=_as_tuple(e.get("en")), zh=_as_tuple(e.get("zh")),
                 parents=parents[cid], kind=str(e.get("kind", "")), generic=bool(e.get("generic", False)),
-                parent_full=bool(e.get("parent_full", False)), descriptor=bool(e.get("descriptor", False)),
+                broad=bool(e.get("broad", False)), parent_full=bool(e.get("parent_full", False)),
+                clinician=bool(e.get("clinician", False)), site=e.get("site"), descriptor=bool(e.get("descriptor", False)),
                 adjacent=_as_tuple(e.get("adjacent")), opposite=e.get("opposite"), ancestors=ancestors[cid],
             )
             by_id[cid] = c
@@ -216,6 +220,9 @@ def build_lexicon(data: dict[str, Any]) -> Lexicon:
                 if other not in by_id:
                     raise ValueError(f"lexicon {cat}:{c.id}: unknown adjacent/opposite {other!r}")
         concepts[cat] = by_id
+    for c in concepts.get("disease", {}).values():
+        if c.site and c.site not in concepts.get("site", {}):
+            raise ValueError(f"lexicon disease:{c.id}: unknown site {c.site!r}")
     for word in _as_tuple((data.get("generic") or {}).get("en")) + _as_tuple((data.get("generic") or {}).get("zh")):
         terms.add(term_key(word), ("generic", "generic"))
     for word in _as_tuple((data.get("stop") or {}).get("en")) + _as_tuple((data.get("stop") or {}).get("zh")):

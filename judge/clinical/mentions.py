@@ -300,6 +300,9 @@ def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
 
     mentions.sort(key=lambda m: (m.start, m.end))
     mentions = _merge_compounds(mentions, norm, toks)
+    # a route word is not a body site: "oral terbinafine", "oral finasteride"
+    treat_starts = {m.start for m in mentions if m.cat == "treatment"}
+    mentions = [m for m in mentions if not (m.cat == "site" and m.text == "oral" and m.end in treat_starts)]
     negated = _negate(toks, mentions, cues)
     _differential(mentions, cues)
 

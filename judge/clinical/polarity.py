@@ -22,7 +22,8 @@ from judge.clinical.text import HARD_BREAKS, SOFT_BREAKS
 _EN_POS = frozenset({"yes", "yeah", "yep", "correct", "true", "affirmative", "indeed", "certainly", "definitely", "absolutely", "right"})
 _EN_NEG = frozenset({"no", "nope", "false", "incorrect", "negative", "wrong"})
 # a "no" that answers is followed by a pause or a clause of its own, not by the noun it negates
-_EN_AFTER_NO = frozenset({"it", "this", "that", "there", "they", "these", "those", "i", "not", "the", "he", "she", "we", "you"})
+_EN_AFTER_NO = frozenset({"it", "this", "that", "there", "they", "these", "those", "i", "not", "the", "he", "she", "we",
+                          "you", "because", "since", "as", "but", "however", "definitely", "absolutely", "certainly"})
 _ZH = re.compile(
     r"(?P<neg>不是的?|不对|不正确|否|不会|不能|不需要|不用|不必|不可以|不存在|不属于|不应该|没有|无|不)"
     r"|(?P<pos>是的|是|对的|对|正确|没错|有的|有|会的|会|能|可以|需要|存在|属于|应该|要)"

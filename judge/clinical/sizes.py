@@ -2,7 +2,8 @@
 
 A plain value is an estimate read off a photograph, so it stands for +-10 %; "about X" (约, 左右)
 for +-25 %; "1-2 mm" for exactly 1-2; "< 1 cm" (小于1厘米) for 0-10; "> 1 cm" for 10-30;
-"1.5 x 2 cm" for 15-20 (the lesion's extent); "a few mm" (数毫米) for 2-9. Size descriptors
+"about 5-6 cm" for 4.5-6.6 (a range is an estimate already); "1.5 x 2 cm" for 15-20 (the
+lesion's extent); "a few mm" (数毫米) for 2-9. Size descriptors
 ("pinpoint", 米粒大小) come from the rubric's size table, not from here.
 
 Usage::
@@ -114,6 +115,8 @@ def parse_sizes(norm: str) -> list[Size]:
             lo, hi = 0.0, hi
         elif m.group("more") or m.group("pmore"):
             lo, hi = lo, lo * 3.0
+        elif (m.group("approx") or m.group("papprox")) and ranged:
+            lo, hi = lo * 0.9, hi * 1.1  # "about 5-6 cm": the range already carries the estimate
         elif m.group("approx") or m.group("papprox"):
             lo, hi = lo * 0.75, hi * 1.25
         elif not ranged:

@@ -127,6 +127,8 @@ def _zh_numerals(text: str) -> str:
 _DASHES = str.maketrans({"–": "-", "—": "-", "‐": "-", "‑": "-", "−": "-", "’": "'", "‘": "'", "“": '"', "”": '"',
                          "～": "~", "〜": "~", "﹣": "-", "·": " ", "•": "\n- ", "\u00a0": " ", "\u3000": " "})
 _SPACES = re.compile(r"[ \t\r\f\v]+")
+_ABBREV_DOTS = re.compile(r"\b(?:e\.g|i\.e|etc|vs|approx|ca)\.")
+_SPACED_DASH = re.compile(r"(?<=\w)\s+-{1,2}\s+(?=\w)")
 
 
 @lru_cache(maxsize=65536)
@@ -142,6 +144,8 @@ def normalize(text: str) -> str:
     text = text.lower()
     for pattern, repl in _CONTRACTIONS:
         text = pattern.sub(repl, text)
+    text = _ABBREV_DOTS.sub(lambda m: m.group(0).replace(".", ""), text)
+    text = _SPACED_DASH.sub(", ", text)
     text = _zh_numerals(text)
     return _SPACES.sub(" ", text)
 
@@ -176,16 +180,19 @@ class Token:
     """``w`` word, ``c`` CJK character, ``n`` number, ``p`` punctuation."""
     upper: bool = False
     """The original word was written in capitals (``BCC``, ``MM``): abbreviations need this."""
+    paren: bool = False
+    """Inside brackets: a gloss or an example of what precedes ("oral antifungal (e.g. terbinafine)")."""
 
 
 _TOKEN = re.compile(
     r"(?P<c>[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])"
     r"|(?P<n>\d+(?:\.\d+)?)"
     r"|(?P<w>[^\W\d_]+)"
-    r"|(?P<p>[.;!?:,/()\[\]<>~=+*×\n%|&\"{}#@$^\\、。；！？：，]|[^\s\w'\-])"
+    r"|(?P<o>[(\[【〔])|(?P<x>[)\]】〕])"
+    r"|(?P<p>[.;!?:,/<>~=+*×\n%|&\"{}#@$^\\、。；！？：，]|[^\s\w'\-])"
 )
 _ARTICLES = frozenset({"the", "a", "an", "his", "her", "their", "its", "your", "my", "our", "的"})
-HARD_BREAKS = frozenset({".", ";", "!", "?", "\n", ":", "。", "；", "！", "？", "：", "(", ")", "[", "]", "{", "}", "|"})
+HARD_BREAKS = frozenset({".", ";", "!", "?", "\n", ":", "。", "；", "！", "？", "：", "{", "}", "|"})
 SOFT_BREAKS = frozenset({",", "、", "，"})
 
 
@@ -195,19 +202,27 @@ def tokenize(text: str) -> tuple[Token, ...]:
     norm = normalize(text)
     upper_words = _upper_words(text)
     out: list[Token] = []
+    depth = 0
     for m in _TOKEN.finditer(norm):
         kind = m.lastgroup or "p"
         tok = m.group(0)
+        if kind == "o":  # brackets are not tokens: terms match across them, tokens inside are marked
+            depth += 1
+            continue
+        if kind == "x":
+            depth = max(0, depth - 1)
+            continue
+        paren = depth > 0
         if kind == "w":
             if tok in _ARTICLES:
                 continue
-            out.append(Token(stem(tok), m.start(), m.end(), "w", tok in upper_words))
+            out.append(Token(stem(tok), m.start(), m.end(), "w", tok in upper_words, paren))
         elif kind == "c":
             if tok in _ARTICLES:
                 continue
-            out.append(Token(tok, m.start(), m.end(), "c"))
+            out.append(Token(tok, m.start(), m.end(), "c", False, paren))
         else:
-            out.append(Token(tok, m.start(), m.end(), kind))
+            out.append(Token(tok, m.start(), m.end(), kind, False, paren))
     return tuple(out)
 
 
