@@ -21,7 +21,9 @@ When the reference holds no concept the lexicon or tables know, its remaining wo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
+from judge.clinical.hedging import or_alternatives
 from judge.clinical.lexicon import Lexicon
 from judge.clinical.mentions import Analysis, Mention
 from judge.clinical.sizes import compare_ranges, fmt_range
@@ -334,6 +336,16 @@ class Comparer:
         """A site the candidate adds that lies inside or around the reference site is not a contradiction."""
         return any(self.lex.related("site", a, b) for a in rm.ids for b in m.ids)
 
+    def _echo_bigrams(self, words: tuple[str, ...]) -> set[tuple[str, str]]:
+        """Question bigrams around the reference words, when the question already holds every one of them."""
+        q = self.question
+        if q is None:
+            return set()
+        qseq = [t.norm for t in q.toks if t.kind != "p"]
+        if not words or not set(words) <= set(qseq):
+            return set()
+        return {(a, b) for a, b in pairwise(qseq) if a in words or b in words}
+
     def _score_words(self, part: Part, cand: Analysis) -> None:
         words = part.words
         if not words:
@@ -342,9 +354,16 @@ class Comparer:
             return
         toks = cand.toks
         positions: dict[str, list[int]] = {}
-        for i, t in enumerate(toks):
-            if t.kind != "p":
-                positions.setdefault(t.norm, []).append(i)
+        echo = self._echo_bigrams(words)
+        content = [i for i, t in enumerate(toks) if t.kind != "p"]
+        for k, i in enumerate(content):
+            t = toks[i]
+            if echo:
+                prev = toks[content[k - 1]].norm if k > 0 else ""
+                nxt = toks[content[k + 1]].norm if k + 1 < len(content) else ""
+                if (prev, t.norm) in echo or (t.norm, nxt) in echo:
+                    continue  # the answer repeating the question's phrase is not the answer
+            positions.setdefault(t.norm, []).append(i)
         hit = [w for w in words if w in positions]
         cover = len(hit) / len(words)
         negated = [w for w in hit if all(cand.negated[i] for i in positions[w])]
@@ -387,7 +406,8 @@ def _contains(words: tuple[str, ...], toks: tuple) -> bool:
     return any(seq[i] == first and tuple(seq[i : i + k]) == words for i in range(len(seq) - k + 1))
 
 
-def build_parts(ref: Analysis, question: Analysis | None, focus: frozenset[str], cmp: Comparer) -> list[Part]:
+def build_parts(ref: Analysis, question: Analysis | None, focus: frozenset[str], cmp: Comparer,
+                *, generic: bool = False) -> list[Part]:
     """The reference's parts, with required/optional set from the focus and the question."""
     lex = cmp.lex
     seen: set[tuple] = set()
@@ -395,6 +415,7 @@ def build_parts(ref: Analysis, question: Analysis | None, focus: frozenset[str],
     mentions = [m for m in ref.mentions if not m.diff and m.cat in PART_CATS]
     lesion_main = [m for m in mentions if m.cat == "lesion" and not m.neg and not _descriptor(lex, m)]
     positive_ids = {(m.cat, i) for m in mentions if not m.neg for i in m.ids}
+    options = _options(question, cmp) if question is not None else set()
     for m in mentions:
         if m.cat == "relation" and "relation" not in focus:
             continue
@@ -419,7 +440,7 @@ def build_parts(ref: Analysis, question: Analysis | None, focus: frozenset[str],
                                    rng=hm.rng, count=hm.count, diff=hm.diff)
             continue
         given = question is not None and any(
-            _same_value(m, q) and q.neg == m.neg for q in question.by_cat.get(m.cat, ())
+            _same_value(m, q) and q.neg == m.neg and id(q) not in options for q in question.by_cat.get(m.cat, ())
         )
         parts.append(Part(m.cat, m, required=False, given=given))
     in_focus = [p for p in parts if p.cat in focus and not p.given]
@@ -427,6 +448,10 @@ def build_parts(ref: Analysis, question: Analysis | None, focus: frozenset[str],
     chosen: list[Part]
     if in_focus:
         chosen = [p for p in in_focus if p.mention is not None and not p.mention.neg] or in_focus
+        if generic and len(words) > len(ref.content) - len(words):
+            # a general answer whose words are mostly not clinical concepts: the words count too
+            chosen.append(Part("words", None, required=True, words=_unique(words)))
+            parts.append(chosen[-1])
     else:
         lacks_table = any(a in ATTRIBUTES and not cmp.ct.has(a) for a in focus)
         if lacks_table and words:
@@ -435,16 +460,29 @@ def build_parts(ref: Analysis, question: Analysis | None, focus: frozenset[str],
             parts.append(chosen[0])
         else:
             nongiven = [p for p in parts if not p.given]
-            chosen = [p for p in nongiven if p.mention is not None and not p.mention.neg] or nongiven or parts
-            if not chosen and words:
-                chosen = [Part("words", None, required=True, words=_unique(words))]
+            chosen = [p for p in nongiven if p.mention is not None and not p.mention.neg] or nongiven
+            if not chosen and (ref.content or words):
+                chosen = [Part("words", None, required=True, words=_unique(ref.content or words))]
                 parts.append(chosen[0])
+            elif not chosen:
+                chosen = parts
     for p in chosen:
         p.required = True
     return parts
 
 
 _TREES = frozenset({"site", "disease", "treatment"})
+
+
+def _options(question: Analysis, cmp: Comparer) -> set[int]:
+    """Mentions a question offers as a choice ("well-defined or ill-defined?", 良性还是恶性): not given."""
+    out: set[int] = set()
+    for cat in question.by_cat:
+        alts = or_alternatives(question, cat, cmp.lex)
+        if len(alts) >= 2:
+            starts = {a.start for a in alts}
+            out |= {id(m) for m in question.by_cat[cat] if m.start in starts}
+    return out
 
 
 def _host(ref: Analysis, m: Mention, parts: list[Part], cmp: Comparer) -> tuple[Part, str] | None:

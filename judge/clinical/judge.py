@@ -43,6 +43,8 @@ ENGINE_VERSION = "1.0.0"
 """Bump on any behaviour change: it is part of the verdict cache key."""
 
 ALL = frozenset(PART_CATS)
+GENERIC = ALL - {"relation", "quantity"}
+"""Focus of a question with no known ability: everything but positions and counts."""
 _WHY = re.compile(
     r"\bwhy\b|\bexplain|\breason|\bjustify\b|\bwhat supports\b|\bbased on what\b|\bhow do you know\b"
     r"|\bon what basis\b|\bwhat features?\b|\bwhich features?\b|\bsupport your\b|\bdescribe\b|\bstate\b|\bspecify\b"
@@ -75,7 +77,7 @@ class _Ctx:
 
 def focus_of(case: Case) -> frozenset[str]:
     """The categories the question asks for."""
-    base = FOCUS.get(case.ability or "", ALL)
+    base = FOCUS.get(case.ability or "", ALL if case.ability else GENERIC)
     if case.attribute:
         if case.ability == "attribute_recognition" or case.ability is None:
             return frozenset({case.attribute})
@@ -134,7 +136,8 @@ def judge_case(case: Case, rubric: Rubric) -> Outcome:
     question_text = _BLANK.sub(" ", case.question or "") if blank is not None else (case.question or "")
     question = _analysis(question_text, ct) if question_text.strip() else None
     focus = focus_of(case)
-    if "quantity" in focus:
+    counts = "quantity" in focus and case.ability is not None
+    if counts:
         cand = _with_numbers(cand)
     cmp.set_context(question, cand)
     ctx = _Ctx(ct, cmp, case, focus, question, bool(_WHY.search(normalize(case.question or ""))))
@@ -152,7 +155,7 @@ def judge_case(case: Case, rubric: Rubric) -> Outcome:
     best: Outcome | None = None
     for ref_text in refs:
         ref = _analysis(ref_text, ct)
-        if "quantity" in focus:
+        if counts:
             ref = _with_numbers(ref)
         out = _score_reference(ref, ref_text, cand, ctx, judgment)
         if len(refs) > 1:
@@ -184,7 +187,7 @@ def _short_answer(ref: Analysis, cand: Analysis, ctx: _Ctx) -> Outcome:
     cmp = ctx.cmp
     lex = cmp.lex
     params = ctx.ct.params
-    parts = build_parts(ref, ctx.question, ctx.focus, cmp)
+    parts = build_parts(ref, ctx.question, ctx.focus, cmp, generic=ctx.case.ability is None)
     if not parts:
         return Outcome(0.0, "the reference states nothing the judge can compare")
     view = cand

@@ -85,6 +85,10 @@ class TermIndex:
         self._by_first = by_first
         return self
 
+    def firsts(self) -> dict[str, list[tuple[tuple[str, ...], tuple[Any, ...]]]]:
+        """First token -> terms (read-only; for a fast membership test before :meth:`longest`)."""
+        return self._by_first
+
     def candidates(self, first: str) -> list[tuple[tuple[str, ...], tuple[Any, ...]]]:
         """Terms starting with ``first``, longest first."""
         return self._by_first.get(first, [])

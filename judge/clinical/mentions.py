@@ -93,6 +93,7 @@ class Analysis:
     residual: tuple[str, ...]
     covered: bytearray
     negated: bytearray
+    content: tuple[str, ...] = ()
     by_cat: dict[str, list[Mention]] = field(default_factory=dict)
 
     def of(self, cat: str, *, include_neg: bool = False, include_diff: bool = True) -> list[Mention]:
@@ -138,6 +139,8 @@ def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
     covered = bytearray(n)
     mentions: list[Mention] = []
     starts = [t.start for t in toks]
+    norms = [t.norm for t in toks]
+    puncts = [t.kind == "p" for t in toks]
 
     # 1. sizes
     size_cover = bytearray(n)
@@ -152,10 +155,11 @@ def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
 
     # 2. tables: each attribute longest-match on its own
     table_spans: list[tuple[int, int, str, frozenset[str]]] = []
-    if len(ct.index):
+    table_firsts = ct.index.firsts()
+    if table_firsts:
         next_free: dict[str, int] = {}
         for i in range(n):
-            if size_cover[i] or toks[i].kind == "p":
+            if puncts[i] or size_cover[i] or norms[i] not in table_firsts:
                 continue
             found = ct.index.all_at(toks, i)
             if not found:
@@ -177,19 +181,27 @@ def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
 
     # 3. lexicon (forward maximum matching)
     lex_spans: list[tuple[int, int, dict[str, set[str]]]] = []
+    lex_firsts = lex.terms.firsts()
+    has_side = any(x in _SIDE_WORDS for x in norms)
     i = 0
     while i < n:
         t = toks[i]
-        if size_cover[i] or t.kind == "p":
+        if puncts[i] or size_cover[i]:
             i += 1
             continue
-        k, payloads = lex.terms.longest(toks, i)
+        if norms[i] in lex_firsts:
+            k, payloads = lex.terms.longest(toks, i)
+        else:
+            k, payloads = 0, ()
         if t.upper and not (i > 0 and toks[i - 1].kind == "n"):
             k2, p2 = lex.abbreviations.longest(toks, i)
             if k2 > k:
                 k, payloads = k2, p2
+        if not k and not has_side:
+            i += 1
+            continue
         side_at = None
-        inner = _inner_side(toks, i, n)
+        inner = _inner_side(toks, i, n) if has_side else None
         if inner is not None:  # "back of the RIGHT hand", 舌左侧缘: match the site around the side word
             s_pos, s_len = inner
             view = toks[i:s_pos] + toks[s_pos + s_len : min(n, i + 10)]
@@ -281,9 +293,11 @@ def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
     # 5. cues on free tokens
     cues: list[Cue] = []
     cidx = cue_index()
+    cue_firsts = cidx.firsts()
+    cue_cover = bytearray(n)
     i = 0
     while i < n:
-        if covered[i] or (toks[i].kind == "p" and toks[i].norm != "/"):
+        if covered[i] or norms[i] not in cue_firsts:
             i += 1
             continue
         hit = None
@@ -296,6 +310,8 @@ def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
             continue
         k, kinds = hit
         cues.append(Cue(frozenset(kinds), i, i + k))
+        for x in range(i, i + k):
+            cue_cover[x] = 1
         i += k
 
     mentions.sort(key=lambda m: (m.start, m.end))
@@ -307,11 +323,12 @@ def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
     _differential(mentions, cues)
 
     residual = tuple(
-        t.norm for i, t in enumerate(toks)
-        if not covered[i] and t.kind != "p" and t.norm not in STOPWORDS and not _in_cue(cues, i)
+        norms[i] for i in range(n)
+        if not covered[i] and not puncts[i] and not cue_cover[i] and norms[i] not in STOPWORDS
     )
+    content = tuple(norms[i] for i in range(n) if not puncts[i] and norms[i] not in STOPWORDS)
     a = Analysis(text=text, norm=norm, toks=toks, mentions=mentions, cues=cues, numbers=numbers,
-                 residual=residual, covered=covered, negated=negated)
+                 residual=residual, covered=covered, negated=negated, content=content)
     for m in mentions:
         a.by_cat.setdefault(m.cat, []).append(m)
     return a
@@ -339,10 +356,6 @@ def _merge_compounds(mentions: list[Mention], norm: str, toks: tuple[Token, ...]
             continue
         out.append(m)
     return out
-
-
-def _in_cue(cues: list[Cue], i: int) -> bool:
-    return any(c.start <= i < c.end for c in cues)
 
 
 _WINDOW = 8

@@ -127,6 +127,7 @@ def _zh_numerals(text: str) -> str:
 _DASHES = str.maketrans({"–": "-", "—": "-", "‐": "-", "‑": "-", "−": "-", "’": "'", "‘": "'", "“": '"', "”": '"',
                          "～": "~", "〜": "~", "﹣": "-", "·": " ", "•": "\n- ", "\u00a0": " ", "\u3000": " "})
 _SPACES = re.compile(r"[ \t\r\f\v]+")
+_HAS_ZH_NUM = re.compile(r"[零一二两三四五六七八九十半]")
 _ABBREV_DOTS = re.compile(r"\b(?:e\.g|i\.e|etc|vs|approx|ca)\.")
 _SPACED_DASH = re.compile(r"(?<=\w)\s+-{1,2}\s+(?=\w)")
 
@@ -140,16 +141,23 @@ def normalize(text: str) -> str:
     """
     if not text:
         return ""
-    text = unicodedata.normalize("NFKC", text[:MAX_CHARS]).translate(_DASHES).translate(_TRAD)
+    text = text[:MAX_CHARS]
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text).translate(_DASHES).translate(_TRAD)
     text = text.lower()
-    for pattern, repl in _CONTRACTIONS:
-        text = pattern.sub(repl, text)
-    text = _ABBREV_DOTS.sub(lambda m: m.group(0).replace(".", ""), text)
-    text = _SPACED_DASH.sub(", ", text)
-    text = _zh_numerals(text)
+    if "'" in text:
+        for pattern, repl in _CONTRACTIONS:
+            text = pattern.sub(repl, text)
+    if "." in text:
+        text = _ABBREV_DOTS.sub(lambda m: m.group(0).replace(".", ""), text)
+    if "-" in text:
+        text = _SPACED_DASH.sub(", ", text)
+    if not text.isascii() and _HAS_ZH_NUM.search(text):
+        text = _zh_numerals(text)
     return _SPACES.sub(" ", text)
 
 
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """Fold British spelling and simple English plurals (``papules`` -> ``papule``)."""
     word = _BRITISH.get(word, word)
@@ -166,7 +174,7 @@ def stem(word: str) -> str:
     return word
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Token:
     """One token of the stream."""
 
