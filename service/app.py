@@ -88,7 +88,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         rubric = load_rubric(settings.rubric)  # a bad default fails the start, with the reason
-        app.state.policy = Policy.from_settings(settings, default_backend, rubric.id)
+        app.state.policy = Policy.from_settings(settings, default_backend, rubric)
         pool = StorePool(settings.store_path)
         with pool.acquire():
             pass  # opens and migrates the store now

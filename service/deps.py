@@ -1,7 +1,9 @@
 """Dependencies of the routes, as ``Annotated`` aliases (``SettingsDep``, ``StoreDep``, ...).
 
 Everything comes from ``request.app.state``, filled by :func:`service.app.create_app` and its
-lifespan: no module-level settings, so each test builds the app it needs.
+lifespan: no module-level settings, so each test builds the app it needs. The cheap ones are
+``async def`` on purpose: FastAPI runs a plain ``def`` dependency in the threadpool, a thread
+hop per dependency per request; only :func:`get_store`, which may wait for a connection, is sync.
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ def _digest(key: str) -> bytes:
 class Policy:
     """What the operator fixed at start: default rubric and backend, allowed overrides, API keys."""
 
-    default_rubric: str
-    """The rubric spec as configured (an id, or a YAML path the operator chose)."""
+    default_rubric: Rubric
+    """Loaded once at start: the operator fixes it (an id, or a YAML path of their choosing)."""
     default_rubric_id: str
     default_backend: str
     allowed_rubrics: frozenset[str] = field(default_factory=frozenset)
@@ -56,7 +58,7 @@ class Policy:
     key_digests: tuple[bytes, ...] = ()
 
     @classmethod
-    def from_settings(cls, settings: Settings, default_backend: str, default_rubric_id: str) -> Policy:
+    def from_settings(cls, settings: Settings, default_backend: str, default: Rubric) -> Policy:
         """The policy that ``settings`` describe."""
         allowed = set()
         for spec in csv_values(settings.allowed_rubrics):
@@ -65,8 +67,8 @@ class Policy:
             except ValueError:
                 pass  # a path in the allow-list is ignored: requests may only name ids
         return cls(
-            default_rubric=settings.rubric,
-            default_rubric_id=default_rubric_id,
+            default_rubric=default,
+            default_rubric_id=default.id,
             default_backend=default_backend,
             allowed_rubrics=frozenset(allowed),
             allowed_backends=frozenset(csv_values(settings.allowed_backends)),
@@ -76,13 +78,13 @@ class Policy:
     def rubric(self, requested: str | None) -> Rubric:
         """The rubric for a request: the default, or an allowed override (403 otherwise)."""
         if requested is None:
-            return load_rubric(self.default_rubric)
+            return self.default_rubric
         try:
             wanted = rubric_id(requested)
         except ValueError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
         if wanted == self.default_rubric_id:
-            return load_rubric(self.default_rubric)
+            return self.default_rubric
         if wanted not in self.allowed_rubrics:
             allowed = ", ".join(sorted({self.default_rubric_id, *self.allowed_rubrics}))
             raise HTTPException(
@@ -118,12 +120,12 @@ class Policy:
         return ok
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The app's settings."""
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_policy(request: Request) -> Policy:
+async def get_policy(request: Request) -> Policy:
     """The app's policy."""
     return request.app.state.policy  # type: ignore[no-any-return]
 
@@ -134,22 +136,22 @@ def get_store(request: Request) -> Iterator[Store]:
         yield store
 
 
-def get_engine(request: Request) -> ScoringEngine:
+async def get_engine(request: Request) -> ScoringEngine:
     """The scoring engine."""
     return request.app.state.engine  # type: ignore[no-any-return]
 
 
-def get_runner(request: Request) -> JobRunner:
+async def get_runner(request: Request) -> JobRunner:
     """The job worker."""
     return request.app.state.runner  # type: ignore[no-any-return]
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     """The metrics registry."""
     return request.app.state.metrics  # type: ignore[no-any-return]
 
 
-def request_id(request: Request) -> str:
+async def request_id(request: Request) -> str:
     """The id the request-context middleware gave this request."""
     return str(request.scope.get("judge.request_id", "-"))
 
@@ -165,7 +167,7 @@ RequestIdDep = Annotated[str, Depends(request_id)]
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <key>`; needed when JUDGE_API_KEYS is set.")
 
 
-def require_api_key(
+async def require_api_key(
     policy: PolicyDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> None:
     """401 unless the request carries one of the configured keys (no keys configured: open)."""

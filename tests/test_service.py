@@ -7,17 +7,21 @@ import logging
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from _service_fakes import ROOT, FakeBackend, running
+from _service_fakes import ROOT, FakeBackend, running, wait_until
 
+from judge.errors import BackendError
 from judge.models import Case
 from judge.rubrics import load_rubric
 from judge.scoring import Scorer, Task
 from judge.store import Store
 from service.db import StorePool
+from service.engine import ScoringEngine
 from service.middleware import BodyLimitMiddleware
+from service.telemetry import Metrics
 
 Q = {"question": "What color is the lesion?", "reference": "pink", "candidate": "pink", "attribute": "color"}
 MCQ = {"question": "Which lesion?", "options": {"A": "Papule", "B": "Plaque"}, "answer": "B", "candidate": "Answer: B"}
@@ -431,9 +435,54 @@ def test_many_threads_score_at_once(tmp_path):
     assert {score for _, score in results} == {0.5}
     store = _store(tmp_path)
     assert store.count_judgments() == 50
-    assert store.db["runs"].count == 300 and store.db["verdicts"].count == 300
+    assert store.db["verdicts"].count == 300  # one row per request, keyed by the request id
+    assert len({r["model"] for r in store.db["verdicts"].rows}) == 300
+    assert store.db["runs"].count <= 300  # requests that arrive together share a batch and a run
     store.close()
     assert 50 <= backend.calls <= 300  # concurrent misses of one key may both compute; the cache keeps one
+
+
+def test_a_failing_request_in_a_batch_fails_alone(tmp_path):
+    gate = threading.Event()
+    backend = FakeBackend(gate=gate)
+    with running(tmp_path, backend) as client:
+        with ThreadPoolExecutor(9) as pool:
+            futures = [pool.submit(client.post, "/score", json={**Q, "candidate": "BOOM" if i == 4 else f"pink {i}"})
+                       for i in range(9)]
+            wait_until(lambda: backend.calls >= 2)  # the engine is busy with the first: the rest queue up
+            gate.set()
+            replies = [f.result() for f in futures]
+        metrics = client.get("/metrics").text
+    assert [r.status_code for r in replies] == [200] * 4 + [503] + [200] * 4
+    assert 'judge_backend_errors_total{backend="fake"} 1' in metrics
+
+
+def test_the_engine_batches_requests_that_arrive_together_and_isolates_a_failure(tmp_path):
+    backend = FakeBackend()
+    engine = ScoringEngine(tmp_path / "e.db", lambda spec: backend, Metrics())
+    engine.start("fake")
+    rubric = load_rubric("v3")
+
+    def tasks(rid: str, candidate: str) -> list[Task]:
+        case = Case(question="Q", references=["pink"], candidate=candidate)
+        return [Task("q", f"request:{rid}", case)]
+
+    async def burst() -> list:
+        assert engine._loop is not None
+        engine._loop.call_soon_threadsafe(time.sleep, 0.3)  # keep the engine busy while the burst queues up
+        calls = [engine.score(tasks(str(i), "BOOM" if i == 2 else f"pink {i}"), rubric, "fake", str(i)) for i in range(5)]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    try:
+        outcomes = asyncio.run(burst())
+    finally:
+        engine.stop()
+    assert isinstance(outcomes[2], BackendError)
+    good = [o for i, o in enumerate(outcomes) if i != 2]
+    assert all(o.verdicts[0].score == 0.5 for o in good)
+    assert all(o.verdicts[0].model == f"request:{i}" for i, o in zip((0, 1, 3, 4), good, strict=True))
+    assert len({o.run_id for o in good}) == 4  # the failed batch was rescored request by request
+    assert backend.calls == 5 + 1  # the batch; then alone, the four good ones come from the cache
 
 
 def test_store_pool_lends_each_connection_to_one_holder_at_a_time(tmp_path):

@@ -1,12 +1,13 @@
 """A real ``judge serve`` process on a free 127.0.0.1 port, called with httpx.
 
-The judge behind it is an LLM backend pointed at the project's fake OpenAI-compatible server
-(run in this process), so the real litellm path runs inside the service; with the embedded
-``local`` backend once it exists. Every wait has a deadline and the process is always killed.
+The judge behind it is the embedded ``local`` backend, or an LLM backend pointed at the
+project's fake OpenAI-compatible server (run in this process), so the real litellm path runs
+inside the service. Every wait has a deadline and the process is always stopped.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -19,12 +20,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import pytest
 from _service_fakes import SAMPLE
 
 from judge.testing.openai_server import FakeOpenAIServer
 
 KEY = "process-test-key"
+LOCAL_ENV = {"JUDGE_BACKEND": "local", "JUDGE_MAX_BODY_BYTES": "200000", "JUDGE_MAX_BATCH": "16"}
 AUTH = {"Authorization": f"Bearer {KEY}"}
 Q = {"question": "What color is the lesion?", "reference": "pink", "candidate": "salmon pink", "attribute": "color"}
 START_TIMEOUT = 45.0
@@ -88,30 +89,24 @@ def _upload(client: httpx.Client, preds: list[Path]) -> httpx.Response:
     return client.post("/jobs", files=files)
 
 
-@pytest.fixture
-def fake_llm() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer() as server:
-        yield server
-
-
 def _llm_env(server: FakeOpenAIServer) -> dict[str, str]:
     return {"JUDGE_BACKEND": "openai/judge", "JUDGE_API_BASE": server.url, "JUDGE_API_KEY": "none",
             "JUDGE_MAX_BODY_BYTES": "200000", "JUDGE_MAX_BATCH": "16"}
 
 
-def test_judge_serve_answers_limits_and_restarts_without_losing_anything(tmp_path, fake_llm):
+def test_judge_serve_answers_limits_and_restarts_without_losing_anything(tmp_path):
     data = tmp_path / "data"
-    env = _llm_env(fake_llm)
+    env = LOCAL_ENV
     with judge_serve(data, **env) as (url, proc), httpx.Client(base_url=url, timeout=30.0) as client:
         assert client.post("/score", json=Q).status_code == 401
         first = client.post("/score", json=Q, headers=AUTH)
         assert first.status_code == 200, first.text
         body = first.json()
-        assert body["score"] == 1.0 and body["backend"] == "openai/judge" and body["cached"] is False
+        assert body["score"] == 1.0 and body["backend"] == "local" and body["cached"] is False
         assert client.post("/score", json=Q, headers=AUTH).json()["cached"] is True
-        batch = client.post("/score", json={"items": [{**Q, "id": str(i), "candidate": f"pink {i}"} for i in range(16)]},
+        batch = client.post("/score", json={"items": [{**Q, "id": str(i), "candidate": c} for i, c in enumerate(["pink", "blue"] * 8)]},
                             headers=AUTH)
-        assert batch.status_code == 200 and [r["score"] for r in batch.json()["results"]] == [1.0] * 16
+        assert batch.status_code == 200 and [r["score"] for r in batch.json()["results"]] == [1.0, 0.0] * 8
 
         # bad input, over a real socket
         assert client.post("/score", content=b"{", headers={**AUTH, "content-type": "application/json"}).status_code == 422
@@ -135,7 +130,6 @@ def test_judge_serve_answers_limits_and_restarts_without_losing_anything(tmp_pat
         table = client.get(f"/jobs/{done['id']}/table", params={"format": "markdown"}).text
         metrics = client.get("/metrics").text
         assert 'judge_http_requests_total{route="/score",method="POST",status="413"} 3' in metrics
-        calls_before = fake_llm.stats()["total"]
         # a clean stop (SIGTERM) ...
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after its shutdown
@@ -148,7 +142,6 @@ def test_judge_serve_answers_limits_and_restarts_without_losing_anything(tmp_pat
         assert again == done
         assert client.get(f"/jobs/{done['id']}/table", params={"format": "markdown"}).text == table
         assert client.post("/score", json=Q).json()["cached"] is True
-    assert fake_llm.stats()["total"] == calls_before
 
 
 def test_a_job_survives_kill_9_and_resumes_without_redoing_finished_work(tmp_path):
@@ -173,9 +166,9 @@ def test_a_job_survives_kill_9_and_resumes_without_redoing_finished_work(tmp_pat
     assert len(redone) <= 1, redone  # at most the one call in flight at the kill is asked again
 
 
-def test_two_worker_processes_share_the_store_and_run_each_job_once(tmp_path, fake_llm):
+def test_two_worker_processes_share_the_store_and_run_each_job_once(tmp_path):
     data = tmp_path / "data"
-    with judge_serve(data, "--workers", "2", **_llm_env(fake_llm)) as (url, _), \
+    with judge_serve(data, "--workers", "2", **LOCAL_ENV) as (url, _), \
             httpx.Client(base_url=url, timeout=30.0, headers=AUTH) as client:
         replies = [client.post("/score", json={**Q, "candidate": f"pink {i}"}) for i in range(20)]
         ids = [_upload(client, [SAMPLE / "predictions" / "text_only.jsonl"]).json()["id"] for _ in range(3)]
@@ -184,12 +177,17 @@ def test_two_worker_processes_share_the_store_and_run_each_job_once(tmp_path, fa
     assert all(s["state"] == "complete" and s["attempts"] == 1 for s in states)
 
 
-def test_judge_serve_with_the_embedded_backend(tmp_path):
-    pytest.importorskip("judge.backends.local", reason="the embedded judge has not landed yet")
-    with judge_serve(tmp_path / "data", "--backend", "local") as (url, _), \
-            httpx.Client(base_url=url, timeout=30.0, headers=AUTH) as client:
-        r = client.post("/score", json={**Q, "candidate": "pink", "ability": "attribute_recognition"})
-        job = _upload(client, [SAMPLE / "predictions" / "vlm_concise.jsonl"]).json()
-        done = _wait_job(client, job["id"])
-    assert r.status_code == 200 and r.json()["score"] == 1.0 and r.json()["backend"] == "local"
-    assert done["state"] == "complete"
+def test_judge_serve_with_an_llm_backend_shares_it_across_concurrent_requests(tmp_path):
+    with FakeOpenAIServer(latency=0.05) as server, \
+            judge_serve(tmp_path / "data", **{**_llm_env(server), "JUDGE_CONCURRENCY": "4"}) as (url, _):
+
+        async def burst() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=url, timeout=30.0, headers=AUTH) as client:
+                return await asyncio.gather(*(client.post("/score", json={**Q, "candidate": f"pink {i}"})
+                                              for i in range(24)))
+
+        replies = asyncio.run(burst())
+        stats = server.stats()
+    assert all(r.status_code == 200 and r.json()["score"] == 1.0 for r in replies)
+    assert {r.json()["backend"] for r in replies} == {"openai/judge"}
+    assert stats["total"] == 24 and stats["max_in_flight"] <= 4  # JUDGE_CONCURRENCY holds across requests

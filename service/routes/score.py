@@ -32,12 +32,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _tasks(items: list[ScoreItem]) -> list[Task]:
+def _tasks(items: list[ScoreItem], rid: str) -> list[Task]:
     ids = [item.id if item.id is not None else f"item-{n}" for n, item in enumerate(items)]
     dupes = [i for i, n in Counter(ids).items() if n > 1]
     if dupes:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"body.items: duplicate id {dupes[0]!r}; ids must be unique in a batch")
-    return [Task(i, "request", item.to_case(), item.gold_letters()) for i, item in zip(ids, items, strict=True)]
+    model = f"request:{rid}"  # what the stored verdict rows are keyed by: requests may share a run
+    return [Task(i, model, item.to_case(), item.gold_letters()) for i, item in zip(ids, items, strict=True)]
 
 
 def _result(item: ScoreItem, v: Verdict, model: str) -> ScoreResult:
@@ -66,7 +67,7 @@ async def score(
         )
     rubric = policy.rubric(body.rubric)
     backend = policy.backend(body.backend)
-    outcome = await engine.score(_tasks(items), rubric, backend, rid)
+    outcome = await engine.score(_tasks(items, rid), rubric, backend, rid)
     results = [_result(item, v, outcome.model) for item, v in zip(items, outcome.verdicts, strict=True)]
     if isinstance(body, ScoreBatchRequest):
         return ScoreBatchResponse(
