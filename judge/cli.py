@@ -257,9 +257,10 @@ def calibrate(
     click.echo(result.table())
     for note in result.notes:
         click.echo(f"note: {note}")
-    calls = result.lm_calls
-    click.echo(f"LM calls: optimizer {calls['optimizer'].get('issued', 0)} issued "
-               f"({calls['optimizer'].get('sent', 0)} sent, the rest cached), measurement {calls['measurement']} sent")
+    calls, opt = result.lm_calls, result.lm_calls["optimizer"]
+    if opt.get("issued") or calls["measurement"]:
+        click.echo(f"LM calls: optimizer {opt.get('issued', 0)} issued ({opt.get('sent', 0)} sent, "
+                   f"{opt.get('issued', 0) - opt.get('sent', 0)} from cache), measurement {calls['measurement']} sent")
     click.echo(f"improved on held-out: {'yes' if result.improved else 'NO'}")
     click.echo(f"wrote {result.path} ({result.rubric}, status draft); review, then: judge rubrics publish {result.rubric}")
     if report_html:
