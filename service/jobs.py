@@ -72,7 +72,7 @@ class JobRepo:
     @staticmethod
     def insert(store: Store, record: dict[str, Any]) -> None:
         """Add a job row."""
-        store.db["jobs"].insert(record)
+        store.db.table("jobs").insert(record)
 
     @staticmethod
     def get(store: Store, job_id: str) -> dict[str, Any] | None:
@@ -122,7 +122,7 @@ class JobRepo:
     @staticmethod
     def finish(store: Store, job_id: str, state: str, **fields: Any) -> None:
         """Mark a job complete or failed."""
-        store.db["jobs"].update(job_id, {"state": state, "finished_at": time.time(), "owner": None, **fields})
+        store.db.table("jobs").update(job_id, {"state": state, "finished_at": time.time(), "owner": None, **fields})
 
 
 # ------------------------------------------------------------------------------ job creation

@@ -93,9 +93,9 @@ def _parse_form(form: Any) -> tuple[JobCreate, tuple[UploadFile, list[UploadFile
     unknown = sorted(set(form.keys()) - {"benchmark", "predictions", "split", "rubric", "backend"})
     if unknown:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"body.{unknown[0]}: unknown field")
-    fields = {k: v for k, v in form.items() if k in ("split", "rubric", "backend") and isinstance(v, str)}
+    fields: dict[str, Any] = {k: v for k, v in form.items() if k in ("split", "rubric", "backend") and isinstance(v, str)}
     try:
-        options = JobCreate(benchmark=bench.filename or "benchmark.jsonl", **fields)
+        options = JobCreate.model_validate({"benchmark": bench.filename or "benchmark.jsonl", **fields})
     except ValidationError as exc:
         raise request_validation_error(exc) from None
     return options, (bench, list(preds))

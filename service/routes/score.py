@@ -59,7 +59,7 @@ async def score(
     Send one item, or `{"items": [...]}` with at most JUDGE_MAX_BATCH items. The rubric and
     backend are the server's unless `rubric`/`backend` name an allowed override.
     """
-    items = body.items if isinstance(body, ScoreBatchRequest) else [body]
+    items: list[ScoreItem] = list(body.items) if isinstance(body, ScoreBatchRequest) else [body]
     if len(items) > settings.max_batch:
         raise HTTPException(
             status.HTTP_413_CONTENT_TOO_LARGE,
