@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import importlib
 import json
+import random
 import re
 import subprocess
 import sys
@@ -179,16 +180,20 @@ class FakeOpenAIServer:
         reply: ReplyFn = reference_judge,
         *,
         latency: float = 0.0,
+        jitter: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
         api_key: str | None = None,
         models: list[str] | None = None,
         key: Callable[[ChatRequest], str] | None = None,
     ) -> None:
-        """``api_key``: when set, other bearer tokens get a 401. ``models``: when set, other
+        """``latency``: seconds before each reply, spread uniformly over ``latency * (1 +- jitter)``.
+        ``api_key``: when set, other bearer tokens get a 401. ``models``: when set, other
         model names get a 404. ``key``: what requests are counted by (default: the candidate)."""
         self.reply = reply
         self.latency = latency
+        self.jitter = jitter
+        self._rng = random.Random(0)
         self.host = host
         self.port = port
         self.api_key = api_key
@@ -338,7 +343,9 @@ class FakeOpenAIServer:
             except Exception as exc:  # a broken script is a 500, visible in the test
                 out = Reply(status=500, body=json.dumps({"error": {"message": f"script failed: {exc!r}"}}))
             rep = out if isinstance(out, Reply) else Reply(content=str(out))
-            delay = self.latency if rep.delay is None else rep.delay
+            delay = rep.delay
+            if delay is None:
+                delay = self.latency * (1 + self.jitter * (2 * self._rng.random() - 1)) if self.jitter else self.latency
             if delay > 0:
                 await asyncio.sleep(delay)
             with self._lock:
@@ -434,7 +441,7 @@ class ServerProcess:
         self.close()
 
 
-def spawn(reply: str = "reference_judge", latency: float = 0.0, port: int = 0) -> ServerProcess:
+def spawn(reply: str = "reference_judge", latency: float = 0.0, port: int = 0, jitter: float = 0.0) -> ServerProcess:
     """Start the server in a subprocess; returns once it listens."""
     proc = subprocess.Popen(
         [
@@ -445,6 +452,8 @@ def spawn(reply: str = "reference_judge", latency: float = 0.0, port: int = 0) -
             str(port),
             "--latency",
             str(latency),
+            "--jitter",
+            str(jitter),
             "--reply",
             reply,
         ],
@@ -465,9 +474,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--latency", type=float, default=0.0, help="seconds before each reply")
+    ap.add_argument("--jitter", type=float, default=0.0, help="spread latency uniformly over latency*(1+-jitter)")
     ap.add_argument("--reply", default="reference_judge", help="module:function script (default reference_judge)")
     args = ap.parse_args(argv)
-    server = FakeOpenAIServer(load_reply(args.reply), latency=args.latency, host=args.host, port=args.port)
+    server = FakeOpenAIServer(
+        load_reply(args.reply), latency=args.latency, jitter=args.jitter, host=args.host, port=args.port
+    )
 
     async def run() -> None:
         await server.serve()
