@@ -304,11 +304,9 @@ def test_cli_reports_and_refuses_what_it_cannot_do(rubric_root, parts, tmp_path)
                 "--backend",
                 MODEL,
                 "--api-base",
-                server.url,
-                "--api-key",
-                "k",
+                server.url,  # no key: a local server needs none
                 "--budget",
-                "0",
+                "30",
                 "--n-boot",
                 "50",
                 "--quiet",
@@ -324,4 +322,6 @@ def test_cli_reports_and_refuses_what_it_cannot_do(rubric_root, parts, tmp_path)
         )
     assert ok.exit_code == 0, ok.output
     assert "held-out" in ok.output and "clinical/v4" in ok.output and html.read_text().startswith("<!doctype html>")
+    # 30 allowed: the base on the train sample (22) and on dev (8); no other candidate fits in the budget
+    assert "LM calls: optimizer 30 issued (30 sent" in ok.output and "budget reached" in ok.output
     assert (Settings().data_dir / "dspy_cache").is_dir()  # DSPy's cache lives under the project's data dir

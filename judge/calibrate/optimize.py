@@ -260,6 +260,8 @@ def make_lm(config: LMConfig, counter: CallCounter) -> Any:
     for key in ("api_base", "api_key", "timeout", "seed"):
         if getattr(config, key) is not None:
             kwargs[key] = getattr(config, key)
+    if config.api_base and not config.api_key:
+        kwargs["api_key"] = "not-needed"  # as the LLM backend: a local server wants none, the OpenAI client one
     return t.BudgetLM(config.model, engine="litellm", cache=True, counter=counter, **kwargs)
 
 
