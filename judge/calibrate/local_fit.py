@@ -75,7 +75,7 @@ def local_scorer(record: Callable[[Sequence[str]], None] | None = None) -> Score
 
 def override_keys(rubric: Rubric) -> list[str]:
     """Every table pair an override may set: ``"<attribute>:<a>|<b>"``, groups in table order."""
-    keys = []
+    keys: list[str] = []
     for attribute, table in rubric.equivalences.tables().items():
         names = [g.name for g in table.groups]
         keys.extend(f"{attribute}:{a}|{b}" for a, b in itertools.combinations(names, 2))

@@ -175,7 +175,7 @@ def configure_cache(cache_dir: Path | None) -> None:
 @lru_cache(maxsize=1)
 def _types() -> SimpleNamespace:
     """The dspy subclasses, built on first use so that importing this module does not import dspy."""
-    dspy = _import_dspy()
+    dspy: Any = _import_dspy()
 
     class JudgeCase(dspy.Signature):
         """Grade a candidate answer against the reference answer(s) with a score of 0, 0.5 or 1."""
@@ -652,7 +652,7 @@ def _instruct_search(run: _Run, say: Callable[[str], None]) -> LLMResult:
     finalists = sorted(fitted, reverse=True)[:3]
     if not any(f[2] == "base" for f in finalists) and fitted:
         finalists = [f for f in fitted if f[2] == "base"] + finalists[:2]
-    chosen = ("base", base, [])
+    chosen: tuple[str, Rubric, list[GoldRating]] = ("base", base, [])
     best_dev: tuple[float, float, int] | None = None
     for _credit, neg_order, name, rubric, demos in sorted(finalists, key=lambda f: -f[1]):
         try:
