@@ -284,8 +284,14 @@ class Comparer:
                     best, why, best_m = 1.0, "negated opposite", m
                     break
         if best_m is not None and best >= 1.0 and not (denied is not None and why == "negated opposite"):
+            opposite = self._asserts_opposite(rm, asserted)
+            if opposite is not None:  # "well-defined ... in places ill-defined": it says both
+                part.credit, part.status = 0.0, "contradicted"
+                part.note = f"asserts both '{best_m.text}' and its opposite '{opposite.text}'"
+                return
             part.credit, part.status = 1.0, "matched"
-            part.note = f"'{best_m.text}' ~ '{rm.text}'" + _why(why, self.ct, rm.cat)
+            same_words = best_m.text == rm.text
+            part.note = f"'{best_m.text}' ~ '{rm.text}'" + ("" if same_words else _why(why, self.ct, rm.cat))
             return
         # contradiction: the candidate negates it, or asserts a conflicting value in its place
         if denied is not None:
@@ -300,6 +306,18 @@ class Comparer:
             part.note = f"'{best_m.text}' ~ '{rm.text}'" + _why(why, self.ct, rm.cat, best)
             return
         part.status, part.note = "missing", f"no {rm.cat} matching '{rm.text}'"
+
+    def _asserts_opposite(self, rm: Mention, asserted: list[Mention]) -> Mention | None:
+        if rm.cat not in ATTRIBUTES and rm.cat not in ("property", "relation", "side"):
+            return None
+        for m in asserted:
+            if id(m) in self.exempt or m.ids & rm.ids:
+                continue
+            if any(self._opposite(rm.cat, a, b) for a in rm.ids for b in m.ids) or (
+                rm.cat == "side" and {"left", "right"} <= (rm.ids | m.ids) and not (rm.ids & m.ids)
+            ):
+                return m
+        return None
 
     def _conflict(self, rm: Mention, asserted: list[Mention], ref_parts: list[Part]) -> str | None:
         others = [p.mention for p in ref_parts if p.mention is not None and p.mention is not rm and p.mention.cat == rm.cat]
@@ -389,7 +407,9 @@ _RELATION_WORDS = {
 def _why(why: str, ct: Compiled, cat: str, credit: float | None = None) -> str:
     """`` (v3 color table: full-credit pair, 0.5)`` - where the credit comes from."""
     if why == "same":
-        return ""
+        if cat in ATTRIBUTES and ct.has(cat):
+            return f" ({ct.rubric_id.rpartition('/')[2] or ct.rubric_id} {cat} table: same group)"
+        return " (synonym)" if cat != "words" else ""
     tail = f", {credit:g}" if credit is not None and 0 < credit < 1 else ""
     if cat in ATTRIBUTES and why in _RELATION_WORDS and ct.has(cat):
         version = ct.rubric_id.rpartition("/")[2] or ct.rubric_id
@@ -495,9 +515,7 @@ def _host(ref: Analysis, m: Mention, parts: list[Part], cmp: Comparer) -> tuple[
     lm = last.mention
     assert lm is not None
     toks = ref.toks
-    kinds = ref.cue_kinds_between(lm.end, m.start)
-    gloss = (m.start < len(toks) and toks[m.start].paren and not toks[lm.start].paren) or (
-        ("eg" in kinds or "or" in kinds) and not ref.has_break_between(lm.end, m.start))
+    gloss = (m.start < len(toks) and toks[m.start].paren and not toks[lm.start].paren) or _joined(ref, lm, m)
     if m.cat in _TREES:
         for p in same_cat:
             pm = p.mention
@@ -506,6 +524,16 @@ def _host(ref: Analysis, m: Mention, parts: list[Part], cmp: Comparer) -> tuple[
     if gloss:
         return last, "gloss"
     return None
+
+
+def _joined(ref: Analysis, a: Mention, b: Mention) -> bool:
+    """``b`` follows ``a`` as an alternative or an example: "A or B", "A/B", "A, e.g. B", "A 如 B"."""
+    if ref.has_break_between(a.end, b.start):
+        return False
+    for c in ref.cues:
+        if a.end <= c.start and c.end <= b.start and ("or" in c.kinds or "eg" in c.kinds):
+            return c.start - a.end <= 2 and b.start - c.end <= 2
+    return False
 
 
 def _merge(host: Mention, m: Mention, how: str, cmp: Comparer) -> frozenset[str]:

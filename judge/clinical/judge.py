@@ -42,7 +42,8 @@ ENGINE = "clinical-local"
 ENGINE_VERSION = "1.0.0"
 """Bump on any behaviour change: it is part of the verdict cache key."""
 
-ALL = frozenset(PART_CATS)
+ALL = frozenset(PART_CATS) - {"relation"}
+"""Focus of lesion reasoning: everything the reference asserts (positions only for spatial questions)."""
 GENERIC = ALL - {"relation", "quantity"}
 """Focus of a question with no known ability: everything but positions and counts."""
 _WHY = re.compile(
@@ -207,7 +208,7 @@ def _short_answer(ref: Analysis, cand: Analysis, ctx: _Ctx) -> Outcome:
     cmp.exempt = set()
     conflict = _treatment_conflict(ref, view, lex)
     score, why = _aggregate(parts, params)
-    if conflict and score > 0:
+    if conflict:
         score, why = 0.0, conflict
     if score > 0:
         score, why = _hedge(parts, view, answer_diseases, listed, ctx, score, why)
@@ -239,7 +240,9 @@ def _aggregate(parts: list[Part], params) -> tuple[float, str]:
     if share >= params.partial_threshold or (full and len(req) > 1):
         missing = [p.label for p in req if p.credit <= 0]
         tail = f"; missing: {', '.join(missing[:3])}" if missing else ""
-        return 0.5, f"partly correct ({len(full)}/{len(req)} parts): {notes}{tail}"
+        if len(req) == 1:
+            return 0.5, f"partial credit: {notes}"
+        return 0.5, f"partly correct ({len(full)} of {len(req)} parts): {notes}{tail}"
     if any(p.credit > 0 for p in req):
         return 0.0, f"too little of the reference ({share:.2f} < {params.partial_threshold:g}): {notes}"
     return 0.0, "does not state the reference: " + (notes or ", ".join(p.label for p in req[:3]))
@@ -400,16 +403,15 @@ def _judgment(ref: Analysis, rp: int, cand: Analysis, ctx: _Ctx) -> Outcome:
         cp = _infer_polarity(cand, ctx)
         inferred = cp != 0
     word = {1: "yes", -1: "no"}
-    parts = [p for p in build_parts(ref, ctx.question, ALL - {"relation"}, ctx.cmp) if not p.given]
+    built = build_parts(ref, ctx.question, ALL, ctx.cmp)
+    parts = [p for p in built if p.mention is not None and not p.given]
+    if not parts and ctx.asks_why:
+        # the reasoning restates the question's terms ("exclamation-mark hairs are characteristic of
+        # alopecia areata"): the answer must restate them; failing any concept, the reference's words
+        parts = [p for p in built if p.mention is not None] or [p for p in built if p.mention is None]
     for p in parts:
         p.required = True
         ctx.cmp.score_part(p, cand, parts)
-    if not parts and ctx.asks_why:
-        # the reference's reasoning restates the question's terms: the answer must restate them too
-        parts = [p for p in build_parts(ref, None, ALL - {"relation"}, ctx.cmp) if p.mention is not None]
-        for p in parts:
-            p.required = True
-            ctx.cmp.score_part(p, cand, parts)
     reasons = [p for p in parts if p.mention is not None or p.words]
     bad = [p for p in reasons if p.status == "contradicted"]
     # a reason in plain words is stated when most of its words are (paraphrase is common)
