@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import itertools
 import json
 import random
 import time
@@ -341,7 +340,7 @@ def test_rpm_limiter_spaces_calls(server, store):
     Scorer(backend(server, rpm=600), RUBRIC, store, concurrency=8).score(tasks)
     assert time.perf_counter() - t >= 0.55  # 7 calls at 10/s: 6 intervals of 0.1 s
     times = sorted(t for t, _, _ in server.log)
-    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.08
+    assert times[-1] - times[0] >= 0.5  # arrivals, not only starts, are spread (exact spacing: the fake-clock test)
 
 
 def test_rate_limiter_with_a_fake_clock():

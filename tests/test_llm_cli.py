@@ -43,7 +43,7 @@ def test_score_sample_against_the_local_server(server, tmp_path):
     res = score(*args, "--backend", "openai/fake-judge", "--api-base", server.url)
     assert res.exit_code == 0, res.output
     assert "vlm-concise" in res.output and "backend openai/fake-judge" in res.output
-    assert "LLM usage:" in res.output and "cost unknown" in res.output
+    assert "LLM usage:" in res.output and "cost unknown" in res.output, res.output[-600:]
     first = server.total
     assert first > 0 and all(n == 1 for n in server.counts.values())
     rows = Store.open(db).db["verdicts"].count

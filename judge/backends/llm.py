@@ -526,7 +526,8 @@ def _add_usage(usage: Usage, response: Any) -> None:
 
 def _cost(response: Any) -> float | None:
     """The call's cost from litellm's cost map (litellm prices each response as it returns it);
-    None when the map does not know the model (self-hosted, fake)."""
+    None when the map does not know the model (self-hosted, fake). A cost of exactly 0 counts as
+    unknown too: litellm's Router enters every deployment it serves in the map at price 0."""
     hidden = getattr(response, "_hidden_params", None) or {}
     if isinstance(hidden, dict) and "response_cost" in hidden:
         cost = hidden["response_cost"]  # already priced (None: unknown model)
@@ -536,6 +537,6 @@ def _cost(response: Any) -> float | None:
         except Exception:  # litellm raises for a model its map does not know
             return None
     try:
-        return float(cost) if cost is not None else None
+        return float(cost) if cost is not None and float(cost) > 0 else None
     except (TypeError, ValueError):
         return None
