@@ -11,6 +11,7 @@ Targets: cold >= 5,000 items/s on 2 cores; warm rerun of 20,000 items < 2 s.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import sys
@@ -51,6 +52,8 @@ def build(n: int, seed: int = 0) -> tuple[list[BenchmarkItem], list[Prediction]]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20_000)
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1,
+                        help="processes for the embedded judge (as `judge score --processes`)")
     args = parser.parse_args()
     items, preds = build(args.n)
     backend = get_backend("local")
@@ -59,7 +62,7 @@ def main() -> None:
         runs = []
         for label in ("cold", "warm (cached)"):
             t0 = time.perf_counter()
-            result = score_items(items, preds, store=store, benchmark="bench", backend=backend)
+            result = score_items(items, preds, store=store, backend=backend, workers=args.processes)
             dt = time.perf_counter() - t0
             runs.append((label, dt, result))
             print(f"{label:14} {args.n:>6} items  {dt:6.2f} s  {args.n / dt:9.0f} items/s  "
@@ -68,6 +71,7 @@ def main() -> None:
         cold = runs[0][2].verdicts
         warm = runs[1][2].verdicts
         same = all(a.score == b.score for a, b in zip(cold, warm, strict=True))
+        print(f"processes={args.processes} (cpu count {os.cpu_count()})")
         print(f"warm rerun identical to cold run: {same}")
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS {rss:.0f} MiB")

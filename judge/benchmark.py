@@ -93,9 +93,12 @@ def score_items(
     rubric: str | Rubric = "clinical/v3",
     backend_options: dict[str, Any] | None = None,
     concurrency: int = 16,
+    workers: int = 1,
     progress: ProgressFn | None = None,
 ) -> RunResult:
     """Score validated items and predictions, and record the run in the store.
+
+    ``workers`` > 1 lets the embedded (synchronous) judge use that many processes on large runs.
 
     ``backends`` (two or more) makes a jury: every judge scores every answer (concurrently, each
     with ``concurrency`` calls in flight), each judge's verdicts are stored under its own spec and
@@ -116,7 +119,7 @@ def score_items(
     run_id = store.start_run("score", args, len(tasks) + len(missing))
     shared: list[tuple[int, int, int]] = [(0, 0, 0)] * len(objs)
     scorers = [
-        Scorer(b, rubric_obj, store, concurrency=concurrency, progress=_part(progress, shared, i))
+        Scorer(b, rubric_obj, store, concurrency=concurrency, workers=workers, progress=_part(progress, shared, i))
         for i, b in enumerate(objs)
     ]
 

@@ -7,6 +7,7 @@ becomes a one-line ``Error: ...`` and exit code 2 instead of a traceback.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -109,12 +110,14 @@ def cli() -> None:
 @click.option("--rpm", type=float, help="LLM requests per minute at most, per judge (or $JUDGE_RPM).")
 @click.option("--router-config", type=click.Path(dir_okay=False, exists=True),
               help="litellm Router config (YAML/JSON model_list + router_settings); --backend names a model_name in it.")
+@click.option("--processes", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default="CPU count",
+              help="Processes for the embedded judge on large runs (LLM backends use --concurrency).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
 def score(
     benchmark: str, predictions: tuple[str, ...], backends: tuple[str, ...], rubric: str, split: str | None,
     out_dir: str, db: str | None, api_base: str | None, api_key: str | None, timeout: float | None,
-    concurrency: int, rpm: float | None, router_config: str | None, quiet: bool,
+    concurrency: int, rpm: float | None, router_config: str | None, processes: int, quiet: bool,
 ) -> None:
     """Score a benchmark's predictions and print the per-ability table.
 
@@ -135,7 +138,7 @@ def score(
             items, preds, benchmark=benchmark, predictions=predictions, store=store, backends=list(backends),
             rubric=rubric, split=split,
             backend_options=backend_options(api_base, api_key, timeout, rpm, router_config),
-            concurrency=concurrency, progress=update,
+            concurrency=concurrency, workers=processes, progress=update,
         )
     finally:
         bar.close()
@@ -149,7 +152,8 @@ def score(
     click.echo(
         f"\nrubric {result.provenance['rubric']} ({result.provenance['rubric_sha'][:12]}), "
         f"backend {result.provenance['backend']}, run {result.run_id}: "
-        f"{s.get('computed', 0)} judged, {s.get('cached', 0)} from cache, {s.get('unscored', 0)} unscored"
+        f"{s.get('mcq_rules', 0)} MCQ decided by rules, {s.get('computed', 0)} judged, "
+        f"{s.get('cached', 0)} from cache, {s.get('unscored', 0)} unscored"
     )
     if result.usage.calls:
         from judge.usage import render_usage
@@ -301,6 +305,51 @@ def serve(host: str | None, port: int | None, rubric: str | None, backend: str |
     from service.app import serve as run_server
 
     run_server(host=settings.host, port=settings.port, workers=workers, log_level=log_level, access_log=access_log)
+
+
+# ------------------------------------------------------------------------------ gold
+
+
+@cli.group()
+def gold() -> None:
+    """Import and convert human-rated gold sets into the gold JSONL format."""
+
+
+@gold.command("import-csv")
+@click.argument("csv_path", type=click.Path(dir_okay=False))
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--layout", type=click.Choice(["auto", "long", "wide"]), default="auto", show_default=True,
+              help="long: one row per rating (id, rater, score); wide: one column per rater.")
+@click.option("--rater-column", "rater_columns", multiple=True, help="Wide layout: a rater column (repeat).")
+@handle_errors
+def gold_import_csv(csv_path: str, out: str, layout: str, rater_columns: tuple[str, ...]) -> None:
+    """Convert a CSV of ratings into a gold JSONL file."""
+    from judge.gold import read_gold_csv, write_gold_jsonl
+
+    rows = read_gold_csv(csv_path, layout=layout, rater_columns=list(rater_columns) or None)  # type: ignore[arg-type]
+    click.echo(f"wrote {write_gold_jsonl(rows, out)} rated candidates to {out}")
+
+
+@gold.command("convert-evouna")
+@click.argument("json_path", type=click.Path(dir_okay=False))
+@click.argument("out", type=click.Path(dir_okay=False))
+@handle_errors
+def gold_convert_evouna(json_path: str, out: str) -> None:
+    """Convert an EVOUNA file (NQ.json / TQ.json, human-judged QA answers) into a gold set."""
+    from judge.gold import convert_evouna, write_gold_jsonl
+
+    click.echo(f"wrote {write_gold_jsonl(convert_evouna(json_path), out)} rated candidates to {out}")
+
+
+@gold.command("convert-kqa")
+@click.argument("csv_path", type=click.Path(dir_okay=False))
+@click.argument("out", type=click.Path(dir_okay=False))
+@handle_errors
+def gold_convert_kqa(csv_path: str, out: str) -> None:
+    """Convert K-QA's physician NLI annotations (NLI_medical_annotator.csv) into a gold set."""
+    from judge.gold import convert_kqa, write_gold_jsonl
+
+    click.echo(f"wrote {write_gold_jsonl(convert_kqa(csv_path), out)} rated candidates to {out}")
 
 
 # --------------------------------------------------------------------------- rubrics

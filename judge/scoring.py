@@ -21,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+import multiprocessing
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -124,6 +126,8 @@ class Scorer:
     concurrency: int = 16
     progress: ProgressFn | None = None
     use_cache: bool = True
+    workers: int = 1
+    """Processes for a synchronous (embedded) backend on large batches; 1 = in this process."""
     stats: dict[str, int] = field(
         default_factory=lambda: {"mcq_rules": 0, "cached": 0, "computed": 0, "unscored": 0}
     )
@@ -229,10 +233,16 @@ class Scorer:
 
         try:
             if judge_sync is not None:
-                for p in todo:
-                    if p.kind == "critic":
+                critic = [p for p in todo if p.kind == "critic"]
+                if self.workers > 1 and len(critic) >= PARALLEL_MIN:
+                    judged = _judge_in_processes(judge_sync, self.rubric, [p.case for p in critic], self.workers)
+                    for p, judgment in zip(critic, judged, strict=True):
+                        finish(p, judgment)
+                else:
+                    for p in critic:
                         finish(p, judge_sync(p.case, self.rubric))
-                    else:
+                for p in todo:
+                    if p.kind != "critic":
                         finish(p, await self.backend.extract(p.case, self.extraction_rubric))  # type: ignore[arg-type]
                 return
             semaphore = asyncio.Semaphore(self.concurrency)
@@ -293,6 +303,35 @@ class Scorer:
         score = mcq.score_mcq(frozenset(letters), task.gold_letters)
         return Verdict(**base, score=score, extracted=letters, method="mcq:llm",
                        rationale=f"{j.rationale} | {_mcq_rationale(letters, task.gold_letters, score)}".strip(" |"))
+
+
+PARALLEL_MIN = 4000
+"""Below this many cases, forking workers costs more than it saves."""
+
+_WORKER_STATE: tuple[Callable[[Case, Rubric], Judgment], Rubric] | None = None
+
+
+def _judge_chunk(cases: list[Case]) -> list[Judgment]:
+    assert _WORKER_STATE is not None
+    judge_sync, rubric = _WORKER_STATE
+    return [judge_sync(case, rubric) for case in cases]
+
+
+def _judge_in_processes(
+    judge_sync: Callable[[Case, Rubric], Judgment], rubric: Rubric, cases: list[Case], workers: int
+) -> Iterator[Judgment]:
+    """Judge ``cases`` in ``workers`` forked processes, yielding judgments in order as chunks finish.
+
+    The backend and rubric reach the children through fork, not pickling; only cases and
+    judgments cross the process boundary. Used for the pure-Python embedded judge only.
+    """
+    global _WORKER_STATE
+    _WORKER_STATE = (judge_sync, rubric)
+    chunk = max(250, min(2000, len(cases) // (workers * 4) or 1))
+    chunks = [cases[i : i + chunk] for i in range(0, len(cases), chunk)]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        for judged in pool.map(_judge_chunk, chunks):
+            yield from judged
 
 
 def _mcq_rationale(chosen: list[str], gold: frozenset[str], score: float) -> str:

@@ -161,3 +161,20 @@ def test_task_gold_letters_only_on_mcq():
     tasks, _ = tasks_for(_items(), _preds())
     assert {t.item_id: t.gold_letters for t in tasks} == {"o1": None, "o2": None, "m1": frozenset({"A", "C"})}
     assert isinstance(tasks[0], Task)
+
+
+def test_embedded_judge_in_processes_gives_the_serial_verdicts(monkeypatch, tmp_path):
+    from judge import scoring
+    from judge.backends import get_backend
+    from judge.store import Store
+
+    monkeypatch.setattr(scoring, "PARALLEL_MIN", 10)
+    answers = ["pink", "skin tone", "red", "not pink", "粉红色", "brown", "pink or red or brown", "light pink"]
+    items = [BenchmarkItem(id=f"i{n}", split="test", ability="attribute_recognition", question_type="short_answer",
+                           question=f"[{n}] What color is the lesion?", answer="pink", attribute="color") for n in range(40)]
+    preds = [Prediction(id=f"i{n}", model="m", prediction=answers[n % len(answers)]) for n in range(40)]
+    tasks, _ = tasks_for(items, preds)
+    serial = Scorer(get_backend("local"), load_rubric("v3"), Store.open(tmp_path / "a.db")).score(tasks)
+    forked = Scorer(get_backend("local"), load_rubric("v3"), Store.open(tmp_path / "b.db"), workers=2).score(tasks)
+    assert [(v.score, v.rationale) for v in serial] == [(v.score, v.rationale) for v in forked]
+    assert {v.score for v in serial} >= {0.0, 1.0}
