@@ -138,7 +138,7 @@ def score_items(
         for k, n in s.stats.items():
             stats[k] = stats.get(k, 0) + n
     params = objs[0].params if len(objs) == 1 else {"judges": {b.spec: b.params for b in objs}}
-    provenance = {
+    provenance: dict[str, Any] = {
         "run_id": run_id, "rubric": rubric_obj.id, "rubric_sha": rubric_obj.sha256,
         "backend": spec, "params": params, "split": split,
         "benchmark": _file_info(benchmark),
