@@ -55,6 +55,8 @@ class Part:
     mention: Mention | None
     required: bool
     given: bool = False
+    veto: bool = False
+    """Not needed, but contradicting it scores 0 ("without scale" answered "scaly")."""
     words: tuple[str, ...] = ()
     credit: float = 0.0
     status: str = "missing"
@@ -168,7 +170,7 @@ class Comparer:
             if ref.rng is None or cand.rng is None:
                 return 0.0, "different"
             spec = self.ct.tables.get("size")
-            verdict = compare_ranges(ref.rng, cand.rng, spec.partial_factor if spec else None)
+            verdict = compare_ranges(ref.rng, cand.rng, spec.partial_factor if spec else None, ref.core, cand.core)
             if verdict == "same":
                 return 1.0, "overlapping sizes"
             if verdict == "near":
@@ -488,6 +490,9 @@ def build_parts(ref: Analysis, question: Analysis | None, focus: frozenset[str],
                 chosen = parts
     for p in chosen:
         p.required = True
+    for p in parts:  # what the reference denies, in what the question asks about, must not be asserted
+        if not p.required and p.mention is not None and p.mention.neg and p.cat in focus:
+            p.veto = True
     return parts
 
 

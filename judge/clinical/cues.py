@@ -73,6 +73,8 @@ CUES: dict[str, tuple[str, ...]] = {
         "should be distinguished from", "distinguish from", "differentiate from", "differentiated from",
         "can be confused with", "confused with", "other consideration", "other considerations",
         "can not rule out", "cannot rule out", "can not exclude", "to exclude", "to rule out",
+        "should be considered", "should also be considered", "is also possible", "also possible",
+        "worth considering", "to be considered", "may also be considered",
         "鉴别", "鉴别诊断", "需排除", "需与", "需要与", "应与", "排除", "其他可能", "也可能是", "不能排除",
         "不除外", "需鉴别", "鉴别包括", "其次考虑", "其次",
     ),

@@ -63,6 +63,8 @@ def disease_answer(a: Analysis, lex: Lexicon) -> tuple[list[Mention], bool]:
     sentences = _sentences(a)
     for c in prim:
         end = next((e for s, e in sentences if s <= c.start < e), len(a.toks))
+        # the primary clause ends at a contrast ("..., although vitiligo should be considered")
+        end = min([end, *(x.start for x in a.cues if "term" in x.kinds and c.end <= x.start < end)])
         after = [m for m in asserted if c.end <= m.start < end]
         if after:
             return _distinct(lex, "disease", after), False

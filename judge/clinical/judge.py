@@ -219,7 +219,7 @@ def _aggregate(parts: list[Part], params) -> tuple[float, str]:
     req = [p for p in parts if p.required]
     if not req:
         return 0.0, "nothing required"
-    bad = [p for p in req if p.status == "contradicted"]
+    bad = [p for p in parts if (p.required or p.veto) and p.status == "contradicted"]
     if bad:
         return 0.0, "contradicts the reference: " + "; ".join(p.note for p in bad[:2])
     # a side qualifies a site: wrong side = 0 (above), no side = a coarser answer (at most 0.5)

@@ -27,7 +27,7 @@ from judge.clinical.sizes import parse_sizes
 from judge.clinical.tables import Compiled
 from judge.clinical.text import HARD_BREAKS, SOFT_BREAKS, Token, normalize, tokenize
 
-BLOCKING = frozenset({"disease", "treatment", "site", "stop", "generic", "organism"})
+BLOCKING = frozenset({"disease", "treatment", "site", "stop", "generic", "organism", "property"})
 """Lexicon categories whose terms hide table terms inside them."""
 
 NOUNISH = frozenset({"lesion", "generic", "disease"})
@@ -69,6 +69,7 @@ class Mention:
     rng: tuple[float, float] | None = None
     count: int | None = None
     diff: bool = False
+    core: tuple[float, float] | None = None
 
 
 @dataclass(slots=True)
@@ -151,7 +152,7 @@ def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
         for k in range(i, j):
             size_cover[k] = 1
             covered[k] = 1
-        mentions.append(Mention("size", frozenset(), i, j, s.text, rng=(s.lo, s.hi)))
+        mentions.append(Mention("size", frozenset(), i, j, s.text, rng=(s.lo, s.hi), core=s.core))
 
     # 2. tables: each attribute longest-match on its own
     table_spans: list[tuple[int, int, str, frozenset[str]]] = []

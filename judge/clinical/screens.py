@@ -65,7 +65,7 @@ _REFUSAL = re.compile(
             r"\bwithout\s+(?:an?\s+)?(?:in[- ]person|physical|clinical|proper|further)\s+(?:examination|exam|evaluation|assessment)",
             r"无法(?:确定|判断|诊断|回答|识别|看到|看清|提供|评估|确认|得知|给出|分辨|区分|判定|辨别|作答|明确)",
             r"不能(?:确定|判断|诊断|回答|识别|确认|明确)",
-            r"不确定|不清楚|不知道|难以判断|难以确定|不好说|说不准|无从判断|无法判断|难以辨认|难以识别",
+            r"(?:^|[,.;!?\s]|我|也|还|实在)(?:不确定|不清楚|不知道)|难以判断|难以确定|不好说|说不准|无从判断|无法判断|难以辨认|难以识别",
             r"需要(?:更多|进一步的?|补充)(?:的)?(?:信息|资料|临床信息|病史)",
             r"抱歉|对不起|作为(?:一个)?(?:ai|人工智能|语言模型|ai助手)",
             r"(?:图片|图像|照片)(?:不清|模糊|无法|看不清|不够清晰)",
@@ -74,6 +74,9 @@ _REFUSAL = re.compile(
     )
 )
 _BARE_REFUSAL = re.compile(r"^\s*(?:n/?a|none|nil|unknown|not sure|unsure|no answer|no comment|idk|\?+|-+|\.+|不知道|无|未知)\s*[.!。]?\s*$")
+_SUBORDINATE = re.compile(r"\s*(?:while|whilst|although|though|even though|even if|虽然|尽管|虽)")
+_CERTAINTY = re.compile(r"certain|sure|definitive|definitively|100|confirm|确定|确诊|肯定")
+_COMMA = re.compile(r"[,，]")
 _CLAUSE_END = re.compile(r"[.;!?\n。；！？]|\b(?:but|however|although|though|yet|nevertheless|still|that said)\b|但是|但|不过|然而|可是")
 
 
@@ -93,5 +96,11 @@ def refusal_spans(norm: str) -> list[tuple[int, int]]:
         back = max((x.end() for x in _CLAUSE_END.finditer(norm, 0, start)), default=0)
         end_m = _CLAUSE_END.search(norm, m.end())
         end = end_m.start() if end_m else len(norm)
+        # "While I cannot be certain, the features suggest X" / "不能确定，但...": a reservation in a
+        # subordinate clause, or about certainty only, ends at its comma
+        if _SUBORDINATE.match(norm, back) or _CERTAINTY.search(m.group(0)):
+            comma = _COMMA.search(norm, m.end(), end)
+            if comma:
+                end = comma.start()
         out.append((back, end))
     return out

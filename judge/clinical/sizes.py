@@ -55,6 +55,8 @@ class Size:
     start: int
     end: int
     text: str
+    core: tuple[float, float] = (0.0, 0.0)
+    """The stated values before the estimate's tolerance ("about 8 mm" -> 8-8)."""
 
 
 def _unit_mm(unit: str) -> float:
@@ -110,6 +112,7 @@ def parse_sizes(norm: str) -> list[Size]:
         if parts[0][0] in ("a", "an") and not parts[0][1]:
             continue
         lo, hi = min(values), max(values)
+        core = (lo, hi)
         ranged = lo != hi
         if m.group("less") or m.group("pless"):
             lo, hi = 0.0, hi
@@ -122,12 +125,16 @@ def parse_sizes(norm: str) -> list[Size]:
         elif not ranged:
             lo, hi = lo * 0.9, hi * 1.1
         start = m.start() + (len(head) - len(head.lstrip()))
-        out.append(Size(round(lo, 4), round(hi, 4), start, m.end(), head.strip()))
+        if m.group("less") or m.group("pless"):
+            core = (0.0, hi)
+        elif m.group("more") or m.group("pmore"):
+            core = (lo, lo * 3.0)
+        out.append(Size(round(lo, 4), round(hi, 4), start, m.end(), head.strip(), core))
     for m in _VAGUE.finditer(norm):
         f = _unit_mm(m.group("u"))
         if any(s.start <= m.start() < s.end for s in out):
             continue
-        out.append(Size(2.0 * f, 9.0 * f, m.start(), m.end(), m.group(0)))
+        out.append(Size(2.0 * f, 9.0 * f, m.start(), m.end(), m.group(0), (2.0 * f, 9.0 * f)))
     out.sort(key=lambda s: s.start)
     return out
 
@@ -147,11 +154,13 @@ def gap_ratio(a: tuple[float, float], b: tuple[float, float]) -> float:
     return high[0] / low[1]
 
 
-def compare_ranges(ref: tuple[float, float], cand: tuple[float, float], partial_factor: float | None) -> str:
-    """``"same"`` (overlap), ``"near"`` (within ``partial_factor``), or ``"far"``."""
+def compare_ranges(ref: tuple[float, float], cand: tuple[float, float], partial_factor: float | None,
+                   ref_core: tuple[float, float] | None = None, cand_core: tuple[float, float] | None = None) -> str:
+    """``"same"`` (the ranges, tolerance included, overlap), ``"near"`` (the stated values lie within
+    ``partial_factor`` of each other), or ``"far"``."""
     if overlap(ref, cand):
         return "same"
-    if partial_factor and gap_ratio(ref, cand) <= partial_factor:
+    if partial_factor and gap_ratio(ref_core or ref, cand_core or cand) <= partial_factor:
         return "near"
     return "far"
 
