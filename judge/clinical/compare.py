@@ -437,7 +437,7 @@ def build_parts(ref: Analysis, question: Analysis | None, focus: frozenset[str],
     mentions = [m for m in ref.mentions if not m.diff and m.cat in PART_CATS]
     lesion_main = [m for m in mentions if m.cat == "lesion" and not m.neg and not _descriptor(lex, m)]
     positive_ids = {(m.cat, i) for m in mentions if not m.neg for i in m.ids}
-    options = _options(question, cmp) if question is not None else set()
+    options = options_in(question, cmp) if question is not None else set()
     for m in mentions:
         if m.cat == "relation" and "relation" not in focus:
             continue
@@ -499,7 +499,7 @@ def build_parts(ref: Analysis, question: Analysis | None, focus: frozenset[str],
 _TREES = frozenset({"site", "disease", "treatment"})
 
 
-def _options(question: Analysis, cmp: Comparer) -> set[int]:
+def options_in(question: Analysis, cmp: Comparer) -> set[int]:
     """Mentions a question offers as a choice ("well-defined or ill-defined?", 良性还是恶性): not given."""
     out: set[int] = set()
     for cat in question.by_cat:

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from judge.clinical.compare import FOCUS, PART_CATS, Comparer, Part, build_parts
+from judge.clinical.compare import FOCUS, PART_CATS, Comparer, Part, build_parts, options_in
 from judge.clinical.hedging import disease_answer, or_alternatives
 from judge.clinical.lexicon import get_lexicon
 from judge.clinical.mentions import Analysis, Mention, analyze
@@ -141,9 +141,9 @@ def judge_case(case: Case, rubric: Rubric) -> Outcome:
     if counts:
         cand = _with_numbers(cand)
     cmp.set_context(question, cand)
-    ctx = _Ctx(ct, cmp, case, focus, question, bool(_WHY.search(normalize(case.question or ""))))
+    ctx = _Ctx(ct, cmp, case, focus, question, _asks_why(case.question or ""))
 
-    judgment = case.question_type == "judgment" or any(explicit_polarity(_analysis(r, ct))[0] for r in refs)
+    judgment = case.question_type == "judgment" or any(_polarity(_analysis(r, ct))[0] for r in refs)
     if judgment:
         sign, both = explicit_polarity(cand)
         if both:
@@ -174,9 +174,21 @@ def judge_case(case: Case, rubric: Rubric) -> Outcome:
 # ---------------------------------------------------------------------------- one reference
 
 
+@lru_cache(maxsize=8192)
+def _asks_why(question: str) -> bool:
+    return bool(_WHY.search(normalize(question)))
+
+
+def _polarity(a: Analysis) -> tuple[int, bool]:
+    """Explicit polarity, computed once per (cached) analysis."""
+    if a.polarity is None:
+        a.polarity = explicit_polarity(a)
+    return a.polarity
+
+
 def _score_reference(ref: Analysis, ref_text: str, cand: Analysis, ctx: _Ctx, judgment: bool) -> Outcome:
     if judgment:
-        rp, _ = explicit_polarity(ref)
+        rp, _ = _polarity(ref)
         if rp == 0 and ctx.question is not None:
             rp = _infer_polarity(ref, ctx)
         if rp != 0:
@@ -381,11 +393,11 @@ def _infer_polarity(a: Analysis, ctx: _Ctx) -> int:
         if m.cat in PART_CATS and not m.neg and m.cat not in ("relation",)
         and not (m.cat in ("site", "disease") and all((c := ctx.cmp.lex.get(m.cat, i)) is not None and c.generic for i in m.ids))
     ]
-    if not preds:
-        return 0
+    if not preds or options_in(q, ctx.cmp):
+        return 0  # nothing to affirm, or a choice question ("benign or malignant?") rather than yes/no
     votes = set()
     for p in preds:
-        ctx.cmp.score_part(p, a, preds)
+        ctx.cmp.score_part(p, a, [p])
         if p.status == "matched":
             votes.add(1)
         elif p.status == "contradicted":

@@ -37,7 +37,8 @@ _NUMBER_WORDS = {
     "eleven": 11, "twelve": 12, "twenty": 20, "single": 1, "couple": 2, "pair": 2,
 }
 _ZH_CLASSIFIERS = frozenset("个处枚颗块片粒只条发")
-_SIDE_WORDS = {"left": "left", "right": "right", "both": "bilateral", "左": "left", "右": "right", "双": "bilateral"}
+_SIDE_WORDS = {"left": "left", "right": "right", "both": "bilateral", "左": "left", "右": "right", "双": "bilateral",
+               "两": "bilateral"}
 _SIDE_NEXT = frozenset({"side", "sided", "侧", "边", "面", "上", "下"})
 _SIDE_PREV = frozenset({"on", "to", "at", "from"})
 
@@ -95,6 +96,7 @@ class Analysis:
     covered: bytearray
     negated: bytearray
     content: tuple[str, ...] = ()
+    polarity: tuple[int, bool] | None = None
     by_cat: dict[str, list[Mention]] = field(default_factory=dict)
 
     def of(self, cat: str, *, include_neg: bool = False, include_diff: bool = True) -> list[Mention]:
