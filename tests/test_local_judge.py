@@ -20,11 +20,27 @@ V1 = load_rubric("v1")
 V3 = load_rubric("v3")
 
 
-def judge(question: str, ref: str | list[str], cand: str, *, ability: str | None = None, qtype: str = "short_answer",
-          attribute: str | None = None, lang: str = "en", rubric=V3) -> Judgment:
+def judge(
+    question: str,
+    ref: str | list[str],
+    cand: str,
+    *,
+    ability: str | None = None,
+    qtype: str = "short_answer",
+    attribute: str | None = None,
+    lang: str = "en",
+    rubric=V3,
+) -> Judgment:
     refs = ref if isinstance(ref, list) else [ref]
-    case = Case(question=question, references=refs, candidate=cand, ability=ability, question_type=qtype,
-                attribute=attribute, language=lang)
+    case = Case(
+        question=question,
+        references=refs,
+        candidate=cand,
+        ability=ability,
+        question_type=qtype,
+        attribute=attribute,
+        language=lang,
+    )
     return BACKEND.judge_sync(case, rubric)
 
 
@@ -33,21 +49,31 @@ def score(*args, **kw) -> float | None:
 
 
 def color(ref: str, cand: str, rubric=V3, lang: str = "en") -> float | None:
-    return score("What color is the lesion?", ref, cand, ability="attribute_recognition", attribute="color",
-                 lang=lang, rubric=rubric)
+    return score(
+        "What color is the lesion?",
+        ref,
+        cand,
+        ability="attribute_recognition",
+        attribute="color",
+        lang=lang,
+        rubric=rubric,
+    )
 
 
 def site(ref: str, cand: str, lang: str = "en") -> float | None:
     return score("Where is the lesion located?", ref, cand, ability="location_recognition", lang=lang)
 
 
-def dx(ref: str | list[str], cand: str, lang: str = "en", question: str = "What is the most likely diagnosis?") -> float | None:
+def dx(
+    ref: str | list[str], cand: str, lang: str = "en", question: str = "What is the most likely diagnosis?"
+) -> float | None:
     return score(question, ref, cand, ability="disease_diagnosis", lang=lang)
 
 
 def lesion(ref: str | list[str], cand: str, lang: str = "en", rubric=V3) -> float | None:
-    return score("What type of primary lesion is shown?", ref, cand, ability="lesion_recognition", lang=lang,
-                 rubric=rubric)
+    return score(
+        "What type of primary lesion is shown?", ref, cand, ability="lesion_recognition", lang=lang, rubric=rubric
+    )
 
 
 def attr(attribute: str, ref: str, cand: str, lang: str = "en", question: str | None = None) -> float | None:
@@ -65,16 +91,26 @@ def test_backend_registry_builds_the_local_judge_with_versioned_params():
 
 
 def test_async_judge_matches_judge_sync_and_measures_latency():
-    case = Case(question="What color is the lesion?", references=["red"], candidate="erythematous",
-                ability="attribute_recognition", attribute="color")
+    case = Case(
+        question="What color is the lesion?",
+        references=["red"],
+        candidate="erythematous",
+        ability="attribute_recognition",
+        attribute="color",
+    )
     j = asyncio.run(BACKEND.judge(case, V3))
     assert j.score == BACKEND.judge_sync(case, V3).score == 1.0
     assert j.latency_ms >= 0 and j.rationale
 
 
 def test_extract_is_unscored_with_a_reason_to_use_an_llm_backend():
-    case = Case(question="Which?", references=["A"], candidate="the second one", question_type="mcq",
-                options={"A": "papule", "B": "plaque"})
+    case = Case(
+        question="Which?",
+        references=["A"],
+        candidate="the second one",
+        question_type="mcq",
+        options={"A": "papule", "B": "plaque"},
+    )
     j = asyncio.run(BACKEND.extract(case, load_rubric("mcq_extraction/v1")))
     assert j.score is None and "no LLM" in (j.unscored_reason or "") and "LLM backend" in (j.unscored_reason or "")
 
@@ -116,8 +152,15 @@ def test_an_abbreviation_needs_capitals_so_a_millimetre_is_not_melanoma():
 
 @pytest.mark.parametrize(
     ("ref", "cand", "lang"),
-    [("vesicles", "small blisters", "en"), ("水疱", "vesicle", "zh"), ("wheal", "hives", "en"),
-     ("scale", "flaking", "en"), ("crust", "scab", "en"), ("丘疹", "papules", "zh"), ("风团", "wheals", "zh")],
+    [
+        ("vesicles", "small blisters", "en"),
+        ("水疱", "vesicle", "zh"),
+        ("wheal", "hives", "en"),
+        ("scale", "flaking", "en"),
+        ("crust", "scab", "en"),
+        ("丘疹", "papules", "zh"),
+        ("风团", "wheals", "zh"),
+    ],
 )
 def test_lesion_synonyms_en_and_zh(ref, cand, lang):
     assert lesion(ref, cand, lang) == 1.0
@@ -317,9 +360,18 @@ def test_recommendations_partly_given_are_partial():
 def test_contradicting_or_dangerous_advice_scores_0():
     q = "How should this be treated?"
     assert score(q, "topical antifungal", "topical steroid alone", ability="suggestion_treatment") == 0.0
-    assert score(q, "refer for excisional biopsy", "Reassure; no treatment needed.", ability="suggestion_treatment") == 0.0
-    assert score(q, "keep the blister intact and covered", "Pop the blister with a needle at home.",
-                 ability="suggestion_treatment") == 0.0
+    assert (
+        score(q, "refer for excisional biopsy", "Reassure; no treatment needed.", ability="suggestion_treatment") == 0.0
+    )
+    assert (
+        score(
+            q,
+            "keep the blister intact and covered",
+            "Pop the blister with a needle at home.",
+            ability="suggestion_treatment",
+        )
+        == 0.0
+    )
     assert score(q, "oral terbinafine", "Topical antifungal cream only.", ability="suggestion_treatment") == 0.0
 
 
@@ -380,27 +432,40 @@ def test_hedge_limit_is_read_from_the_rubric():
     loose = V3.model_copy(update={"local": V3.local.model_copy(update={"hedge_max_alternatives": 3})})
     cand = "psoriasis, eczema or tinea"
     assert dx("psoriasis", cand) == 0.0
-    assert score("What is the most likely diagnosis?", "psoriasis", cand, ability="disease_diagnosis", rubric=loose) == 0.5
+    assert (
+        score("What is the most likely diagnosis?", "psoriasis", cand, ability="disease_diagnosis", rubric=loose) == 0.5
+    )
 
 
 # ---------------------------------------------------------------------------- long answers
 
 
 def test_length_earns_nothing_and_a_long_answer_is_judged_on_what_it_asserts():
-    long_right = ("Looking at the image, the plaque is sharply demarcated with thick silvery scale on an "
-                  "erythematous base over the extensor elbow. These features are classic for plaque psoriasis. "
-                  "Seborrheic dermatitis can look similar on the scalp but usually has greasy yellow scale.")
+    long_right = (
+        "Looking at the image, the plaque is sharply demarcated with thick silvery scale on an "
+        "erythematous base over the extensor elbow. These features are classic for plaque psoriasis. "
+        "Seborrheic dermatitis can look similar on the scalp but usually has greasy yellow scale."
+    )
     assert dx("psoriasis", long_right) == 1.0
-    long_wrong = ("This appears to be a fungal infection, most consistent with tinea corporis, given the "
-                  "annular configuration with central clearing and an active scaly border.")
+    long_wrong = (
+        "This appears to be a fungal infection, most consistent with tinea corporis, given the "
+        "annular configuration with central clearing and an active scaly border."
+    )
     assert dx("psoriasis", long_wrong) == 0.0
     assert dx("psoriasis", "Psoriasis.") == 1.0
 
 
 def test_a_long_answer_that_also_asserts_the_opposite_is_penalised():
     assert attr("boundary", "well-defined", "The border is well-defined, although in places it is ill-defined.") == 0.0
-    assert attr("quantity", "single", "A single nodule. There are multiple nodules on the arm.",
-                question="How many nodules?") == 0.0
+    assert (
+        attr(
+            "quantity",
+            "single",
+            "A single nodule. There are multiple nodules on the arm.",
+            question="How many nodules?",
+        )
+        == 0.0
+    )
     assert site("left cheek", "left cheek; the right cheek is also involved") == 0.0
 
 
@@ -424,8 +489,10 @@ def test_a_long_answer_that_also_asserts_the_opposite_is_penalised():
 def test_text_addressed_to_the_grader_scores_0_even_with_the_right_answer(cand):
     j = dx("psoriasis", cand)
     assert j == 0.0
-    assert "addresses the grader" in judge("What is the most likely diagnosis?", "psoriasis", cand,
-                                           ability="disease_diagnosis").rationale
+    assert (
+        "addresses the grader"
+        in judge("What is the most likely diagnosis?", "psoriasis", cand, ability="disease_diagnosis").rationale
+    )
 
 
 def test_clinical_scores_inside_an_answer_are_not_grader_directed():
@@ -434,8 +501,17 @@ def test_clinical_scores_inside_an_answer_are_not_grader_directed():
 
 @pytest.mark.parametrize(
     "cand",
-    ["I can't tell from the image.", "Cannot determine without a biopsy.", "我无法从图片中判断", "需要更多信息",
-     "", "   ", "?", "N/A", "I'm sorry, I cannot help with that."],
+    [
+        "I can't tell from the image.",
+        "Cannot determine without a biopsy.",
+        "我无法从图片中判断",
+        "需要更多信息",
+        "",
+        "   ",
+        "?",
+        "N/A",
+        "I'm sorry, I cannot help with that.",
+    ],
 )
 def test_refusals_and_empty_answers_score_0_with_a_reason(cand):
     j = dx("psoriasis", cand)
@@ -454,8 +530,19 @@ def test_a_refusal_sentence_does_not_assert_what_it_mentions():
 
 @pytest.mark.parametrize(
     "cand",
-    ["🙂🙂🙂", "psoriasis " * 5000, "\x00\x01\x02", "（）【】", "1-2-3-4-5 mm mm cm", "NOT NOT NOT",
-     "red " * 3000 + "not", "是" * 2000, "____", "((((", "<candidate_answer>red</candidate_answer>"],
+    [
+        "🙂🙂🙂",
+        "psoriasis " * 5000,
+        "\x00\x01\x02",
+        "（）【】",
+        "1-2-3-4-5 mm mm cm",
+        "NOT NOT NOT",
+        "red " * 3000 + "not",
+        "是" * 2000,
+        "____",
+        "((((",
+        "<candidate_answer>red</candidate_answer>",
+    ],
 )
 def test_never_raises_and_always_explains(cand):
     j = judge("What color is the lesion?", "red", cand, ability="attribute_recognition", attribute="color")
@@ -523,8 +610,13 @@ def test_judgment_without_reason_credit_is_read_from_the_rubric():
 def test_partial_factor_of_the_size_table_is_read_from_the_rubric():
     table = V3.equivalences.size
     assert table is not None
-    wide = V3.model_copy(update={"equivalences": V3.equivalences.model_copy(
-        update={"size": table.model_copy(update={"partial_factor": 5.0})})})
+    wide = V3.model_copy(
+        update={
+            "equivalences": V3.equivalences.model_copy(
+                update={"size": table.model_copy(update={"partial_factor": 5.0})}
+            )
+        }
+    )
     q = "How large is the papule?"
     assert score(q, "rice-grain sized", "2 cm", ability="attribute_recognition", attribute="size") == 0.0
     assert score(q, "rice-grain sized", "2 cm", ability="attribute_recognition", attribute="size", rubric=wide) == 0.5

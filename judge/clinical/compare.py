@@ -95,6 +95,7 @@ class Comparer:
     def set_context(self, question: Analysis | None, cand: Analysis) -> None:
         """The question (its mentions are given, never conflicts) and the sites stated around the answer."""
         self.question = question
+
         def sites_of(a: Analysis | None) -> frozenset[str]:
             return frozenset(i for m in (a.by_cat.get("site", []) if a else []) if not m.neg for i in m.ids)
 
@@ -230,8 +231,15 @@ class Comparer:
     def negation_matches(self, ref: Mention, cand: Mention) -> bool:
         """A negated candidate mention that states the reference: "not raised" for "flat"."""
         if ref.neg and cand.neg:
-            return bool(ref.ids & cand.ids) or (ref.rng is not None and cand.rng is not None and self.credit(
-                Mention(ref.cat, ref.ids, 0, 0, "", rng=ref.rng), Mention(cand.cat, cand.ids, 0, 0, "", rng=cand.rng))[0] >= 1)
+            return bool(ref.ids & cand.ids) or (
+                ref.rng is not None
+                and cand.rng is not None
+                and self.credit(
+                    Mention(ref.cat, ref.ids, 0, 0, "", rng=ref.rng),
+                    Mention(cand.cat, cand.ids, 0, 0, "", rng=cand.rng),
+                )[0]
+                >= 1
+            )
         if not ref.neg and cand.neg:
             return any(self._opposite(ref.cat, a, b) for a in ref.ids for b in cand.ids)
         return False
@@ -297,7 +305,11 @@ class Comparer:
             return
         # contradiction: the candidate negates it, or asserts a conflicting value in its place
         if denied is not None:
-            part.credit, part.status, part.note = 0.0, "contradicted", f"candidate denies '{rm.text}' ('not {denied.text}')"
+            part.credit, part.status, part.note = (
+                0.0,
+                "contradicted",
+                f"candidate denies '{rm.text}' ('not {denied.text}')",
+            )
             return
         conflict = self._conflict(rm, asserted, ref_parts)
         if conflict is not None:
@@ -322,7 +334,9 @@ class Comparer:
         return None
 
     def _conflict(self, rm: Mention, asserted: list[Mention], ref_parts: list[Part]) -> str | None:
-        others = [p.mention for p in ref_parts if p.mention is not None and p.mention is not rm and p.mention.cat == rm.cat]
+        others = [
+            p.mention for p in ref_parts if p.mention is not None and p.mention is not rm and p.mention.cat == rm.cat
+        ]
 
         given = self.question.by_cat.get(rm.cat, []) if self.question is not None else []
 
@@ -332,8 +346,11 @@ class Comparer:
             if any(not o.neg and self.credit(o, m)[0] > 0 for o in others):
                 return True
             # restating what the question names (the landmark, the lesion asked about) is no conflict
-            return any(not q.neg and (q.ids & m.ids or any(self.lex.related(rm.cat, x, y) for x in q.ids for y in m.ids))
-                       for q in given if rm.cat in ("site", "disease", "lesion", "treatment"))
+            return any(
+                not q.neg and (q.ids & m.ids or any(self.lex.related(rm.cat, x, y) for x in q.ids for y in m.ids))
+                for q in given
+                if rm.cat in ("site", "disease", "lesion", "treatment")
+            )
 
         for m in asserted:
             if explained(m):
@@ -344,7 +361,9 @@ class Comparer:
             if rm.cat in _EXCLUSIVE or why in ("opposite", "opposite side"):
                 if rm.cat == "site" and self._site_nested(rm, m):
                     continue
-                return f"{rm.cat}: candidate says '{m.text}', reference '{rm.text}'" + (f" ({why})" if why != "different" else "")
+                return f"{rm.cat}: candidate says '{m.text}', reference '{rm.text}'" + (
+                    f" ({why})" if why != "different" else ""
+                )
             if rm.cat == "lesion":
                 ka = {self.lex.concept("lesion", i).kind for i in rm.ids if self.lex.get("lesion", i)}
                 kb = {self.lex.concept("lesion", i).kind for i in m.ids if self.lex.get("lesion", i)}
@@ -401,7 +420,10 @@ class Comparer:
 
 
 _RELATION_WORDS = {
-    "full": "full-credit pair", "adjacent": "adjacent pair", "opposite": "opposites", "override": "calibrated pair",
+    "full": "full-credit pair",
+    "adjacent": "adjacent pair",
+    "opposite": "opposites",
+    "override": "calibrated pair",
     "same": "",
 }
 
@@ -428,8 +450,9 @@ def _contains(words: tuple[str, ...], toks: tuple) -> bool:
     return any(seq[i] == first and tuple(seq[i : i + k]) == words for i in range(len(seq) - k + 1))
 
 
-def build_parts(ref: Analysis, question: Analysis | None, focus: frozenset[str], cmp: Comparer,
-                *, generic: bool = False) -> list[Part]:
+def build_parts(
+    ref: Analysis, question: Analysis | None, focus: frozenset[str], cmp: Comparer, *, generic: bool = False
+) -> list[Part]:
     """The reference's parts, with required/optional set from the focus and the question."""
     lex = cmp.lex
     seen: set[tuple] = set()
@@ -458,8 +481,17 @@ def build_parts(ref: Analysis, question: Analysis | None, focus: frozenset[str],
             host, how = found
             hm = host.mention
             assert hm is not None
-            host.mention = Mention(hm.cat, _merge(hm, m, how, cmp), hm.start, hm.end, hm.text, neg=hm.neg,
-                                   rng=hm.rng, count=hm.count, diff=hm.diff)
+            host.mention = Mention(
+                hm.cat,
+                _merge(hm, m, how, cmp),
+                hm.start,
+                hm.end,
+                hm.text,
+                neg=hm.neg,
+                rng=hm.rng,
+                count=hm.count,
+                diff=hm.diff,
+            )
             continue
         given = question is not None and any(
             _same_value(m, q) and q.neg == m.neg and id(q) not in options for q in question.by_cat.get(m.cat, ())

@@ -29,8 +29,14 @@ def _distinct(lex: Lexicon, cat: str, mentions: list[Mention]) -> list[Mention]:
                 continue
             kept.append(m)
             continue
-        clash = next((j for j, k in enumerate(kept)
-                      if k.ids & m.ids or any(lex.related(cat, a, b) for a in k.ids for b in m.ids)), None)
+        clash = next(
+            (
+                j
+                for j, k in enumerate(kept)
+                if k.ids & m.ids or any(lex.related(cat, a, b) for a in k.ids for b in m.ids)
+            ),
+            None,
+        )
         if clash is None:
             kept.append(m)
         elif any(lex.is_ancestor(cat, a, b) for a in kept[clash].ids for b in m.ids):
@@ -53,19 +59,20 @@ def _sentences(a: Analysis) -> list[tuple[int, int]]:
 def disease_answer(a: Analysis, lex: Lexicon) -> tuple[list[Mention], bool]:
     """The diagnoses the answer commits to, and whether they are offered as a bare list."""
     asserted = [
-        m for m in a.by_cat.get("disease", [])
+        m
+        for m in a.by_cat.get("disease", [])
         if not m.neg and not m.diff and not all((c := lex.get("disease", i)) is not None and c.generic for i in m.ids)
     ]
     if not asserted:
         diffs = [m for m in a.by_cat.get("disease", []) if m.diff and not m.neg]
         return _distinct(lex, "disease", diffs), True  # a differential with no primary is a list
-    prim = [c for c in a.cues if "prim" in c.kinds and "none" not in c.kinds]
+    prim = [cue for cue in a.cues if "prim" in cue.kinds and "none" not in cue.kinds]
     sentences = _sentences(a)
-    for c in prim:
-        end = next((e for s, e in sentences if s <= c.start < e), len(a.toks))
+    for cue in prim:
+        end = next((e for s, e in sentences if s <= cue.start < e), len(a.toks))
         # the primary clause ends at a contrast ("..., although vitiligo should be considered")
-        end = min([end, *(x.start for x in a.cues if "term" in x.kinds and c.end <= x.start < end)])
-        after = [m for m in asserted if c.end <= m.start < end]
+        end = min([end, *(x.start for x in a.cues if "term" in x.kinds and cue.end <= x.start < end)])
+        after = [m for m in asserted if cue.end <= m.start < end]
         if after:
             return _distinct(lex, "disease", after), False
     # list-like sentences: nothing but a diagnosis (and a bullet / number)

@@ -260,8 +260,9 @@ def _aggregate(parts: list[Part], params) -> tuple[float, str]:
     return 0.0, "does not state the reference: " + (notes or ", ".join(p.label for p in req[:3]))
 
 
-def _hedge(parts: list[Part], cand: Analysis, answer_diseases: list[Mention], listed: bool, ctx: _Ctx,
-           score: float, why: str) -> tuple[float, str]:
+def _hedge(
+    parts: list[Part], cand: Analysis, answer_diseases: list[Mention], listed: bool, ctx: _Ctx, score: float, why: str
+) -> tuple[float, str]:
     """Apply the hedging rules to the focus categories the reference answers."""
     cmp = ctx.cmp
     limit = ctx.ct.params.hedge_max_alternatives
@@ -292,9 +293,18 @@ def _only_answer_diseases(cand: Analysis, keep: list[Mention]) -> Analysis:
         else:
             out.append(Mention(m.cat, m.ids, m.start, m.end, m.text, neg=m.neg, diff=True))
     by_cat["disease"] = out
-    return Analysis(text=cand.text, norm=cand.norm, toks=cand.toks, mentions=cand.mentions, cues=cand.cues,
-                    numbers=cand.numbers, residual=cand.residual, covered=cand.covered, negated=cand.negated,
-                    by_cat=by_cat)
+    return Analysis(
+        text=cand.text,
+        norm=cand.norm,
+        toks=cand.toks,
+        mentions=cand.mentions,
+        cues=cand.cues,
+        numbers=cand.numbers,
+        residual=cand.residual,
+        covered=cand.covered,
+        negated=cand.negated,
+        by_cat=by_cat,
+    )
 
 
 def _treatment_conflict(ref: Analysis, cand: Analysis, lex) -> str | None:
@@ -308,7 +318,11 @@ def _treatment_conflict(ref: Analysis, cand: Analysis, lex) -> str | None:
             for i in m.ids:
                 if unless is not None and (i == unless or lex.is_ancestor("treatment", unless, i)):
                     continue  # terbinafine is oral and topical: not a topical-only recommendation
-                if i == target or lex.is_ancestor("treatment", target, i) or (loose and lex.is_ancestor("treatment", i, target)):
+                if (
+                    i == target
+                    or lex.is_ancestor("treatment", target, i)
+                    or (loose and lex.is_ancestor("treatment", i, target))
+                ):
                     return m
         return None
 
@@ -329,7 +343,22 @@ def _dangerous(cand: Analysis, lex) -> str | None:
         if any(cand.negated[x] for x in range(i, i + k)):
             continue
         before = {t.norm for t in toks[max(0, i - 3) : i]}
-        if before & {"not", "never", "avoid", "no", "do", "don", "勿", "不要", "避免", "别", "切勿", "禁止", "不", "不可"}:
+        if before & {
+            "not",
+            "never",
+            "avoid",
+            "no",
+            "do",
+            "don",
+            "勿",
+            "不要",
+            "避免",
+            "别",
+            "切勿",
+            "禁止",
+            "不",
+            "不可",
+        }:
             continue
         return str(payloads[0][1])
     return None
@@ -348,9 +377,18 @@ def _drop_spans(a: Analysis, spans: list[tuple[int, int]]) -> Analysis:
         by_cat.setdefault(m.cat, []).append(m)
     kept_toks = {i for i, t in enumerate(a.toks) if not any(s <= t.start < e for s, e in spans)}
     residual = tuple(w for w in a.residual if any(a.toks[i].norm == w for i in kept_toks))
-    return Analysis(text=a.text, norm=a.norm, toks=a.toks, mentions=mentions, cues=a.cues,
-                    numbers=[m for m in a.numbers if not inside(m)], residual=residual, covered=a.covered,
-                    negated=a.negated, by_cat=by_cat)
+    return Analysis(
+        text=a.text,
+        norm=a.norm,
+        toks=a.toks,
+        mentions=mentions,
+        cues=a.cues,
+        numbers=[m for m in a.numbers if not inside(m)],
+        residual=residual,
+        covered=a.covered,
+        negated=a.negated,
+        by_cat=by_cat,
+    )
 
 
 def _fill(question: str, blank: re.Match[str], answer: str) -> str:
@@ -372,8 +410,18 @@ def _with_numbers(a: Analysis) -> Analysis:
     by_cat: dict[str, list[Mention]] = {}
     for m in mentions:
         by_cat.setdefault(m.cat, []).append(m)
-    return Analysis(text=a.text, norm=a.norm, toks=a.toks, mentions=mentions, cues=a.cues, numbers=[],
-                    residual=a.residual, covered=a.covered, negated=a.negated, by_cat=by_cat)
+    return Analysis(
+        text=a.text,
+        norm=a.norm,
+        toks=a.toks,
+        mentions=mentions,
+        cues=a.cues,
+        numbers=[],
+        residual=a.residual,
+        covered=a.covered,
+        negated=a.negated,
+        by_cat=by_cat,
+    )
 
 
 def _has_assertions(a: Analysis) -> bool:
@@ -389,9 +437,15 @@ def _infer_polarity(a: Analysis, ctx: _Ctx) -> int:
     if q is None:
         return 0
     preds = [
-        Part(m.cat, m, required=True) for m in q.mentions
-        if m.cat in PART_CATS and not m.neg and m.cat not in ("relation",)
-        and not (m.cat in ("site", "disease") and all((c := ctx.cmp.lex.get(m.cat, i)) is not None and c.generic for i in m.ids))
+        Part(m.cat, m, required=True)
+        for m in q.mentions
+        if m.cat in PART_CATS
+        and not m.neg
+        and m.cat not in ("relation",)
+        and not (
+            m.cat in ("site", "disease")
+            and all((c := ctx.cmp.lex.get(m.cat, i)) is not None and c.generic for i in m.ids)
+        )
     ]
     if not preds or options_in(q, ctx.cmp):
         return 0  # nothing to affirm, or a choice question ("benign or malignant?") rather than yes/no
@@ -428,29 +482,39 @@ def _judgment(ref: Analysis, rp: int, cand: Analysis, ctx: _Ctx) -> Outcome:
     bad = [p for p in reasons if p.status == "contradicted"]
     # a reason in plain words is stated when most of its words are (paraphrase is common)
     got = [p for p in reasons if p.credit >= 1.0 or (p.mention is None and p.credit >= params.partial_threshold)]
-    complete = bool(reasons) and (len(got) == len(reasons) or (len(reasons) >= 2 and len(got) / len(reasons) >= params.partial_threshold))
+    complete = bool(reasons) and (
+        len(got) == len(reasons) or (len(reasons) >= 2 and len(got) / len(reasons) >= params.partial_threshold)
+    )
     if cp == 0:
         if reasons and not bad and complete:
             cp = rp  # it states what the reference asserts: the yes/no is implied
             inferred = True
         elif reasons and not bad and got:
-            return Outcome(params.judgment_without_reason_credit,
-                           f"no explicit yes/no, but states part of the reference's content ({_notes(got)})")
+            return Outcome(
+                params.judgment_without_reason_credit,
+                f"no explicit yes/no, but states part of the reference's content ({_notes(got)})",
+            )
         else:
             return Outcome(0.0, f"no clear yes/no answer (reference: {word[rp]})")
     if cp != rp:
-        return Outcome(0.0, f"opposite judgment: answers {word[cp]}, reference {word[rp]}"
-                       + (" (read from what it asserts)" if inferred else ""))
+        return Outcome(
+            0.0,
+            f"opposite judgment: answers {word[cp]}, reference {word[rp]}"
+            + (" (read from what it asserts)" if inferred else ""),
+        )
     head = f"right judgment ({word[rp]})"
     if not reasons:
         return Outcome(1.0, head)
     if bad:
-        return Outcome(params.judgment_without_reason_credit,
-                       f"{head} but its reasoning contradicts the reference: {bad[0].note}")
+        return Outcome(
+            params.judgment_without_reason_credit, f"{head} but its reasoning contradicts the reference: {bad[0].note}"
+        )
     if ctx.asks_why and not complete:
         missing = [p.label for p in reasons if p.credit < 1.0]
-        return Outcome(params.judgment_without_reason_credit,
-                       f"{head} but the reasoning asked for is missing or incomplete ({', '.join(missing[:3])})")
+        return Outcome(
+            params.judgment_without_reason_credit,
+            f"{head} but the reasoning asked for is missing or incomplete ({', '.join(missing[:3])})",
+        )
     return Outcome(1.0, head + (f" with the reference's reasoning ({_notes(got)})" if got else ""))
 
 

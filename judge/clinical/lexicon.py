@@ -208,11 +208,21 @@ def build_lexicon(data: dict[str, Any]) -> Lexicon:
             if cid in by_id:
                 raise ValueError(f"lexicon {cat}: duplicate id {cid!r}")
             c = Concept(
-                cat=cat, id=cid, en=_as_tuple(e.get("en")), zh=_as_tuple(e.get("zh")),
-                parents=parents[cid], kind=str(e.get("kind", "")), generic=bool(e.get("generic", False)),
-                broad=bool(e.get("broad", False)), parent_full=bool(e.get("parent_full", False)),
-                clinician=bool(e.get("clinician", False)), site=e.get("site"), descriptor=bool(e.get("descriptor", False)),
-                adjacent=_as_tuple(e.get("adjacent")), opposite=e.get("opposite"), ancestors=ancestors[cid],
+                cat=cat,
+                id=cid,
+                en=_as_tuple(e.get("en")),
+                zh=_as_tuple(e.get("zh")),
+                parents=parents[cid],
+                kind=str(e.get("kind", "")),
+                generic=bool(e.get("generic", False)),
+                broad=bool(e.get("broad", False)),
+                parent_full=bool(e.get("parent_full", False)),
+                clinician=bool(e.get("clinician", False)),
+                site=e.get("site"),
+                descriptor=bool(e.get("descriptor", False)),
+                adjacent=_as_tuple(e.get("adjacent")),
+                opposite=e.get("opposite"),
+                ancestors=ancestors[cid],
             )
             by_id[cid] = c
             for term in (*c.en, *c.zh):
@@ -239,11 +249,17 @@ def build_lexicon(data: dict[str, Any]) -> Lexicon:
                 raise ValueError(f"lexicon treatment_conflicts: unknown treatment {t!r}")
         conflicts.append((good, bad))
     dangerous = TermIndex()
-    for phrase in _as_tuple((data.get("dangerous") or {}).get("en")) + _as_tuple((data.get("dangerous") or {}).get("zh")):
+    for phrase in _as_tuple((data.get("dangerous") or {}).get("en")) + _as_tuple(
+        (data.get("dangerous") or {}).get("zh")
+    ):
         dangerous.add(term_key(phrase), ("dangerous", phrase))
     return Lexicon(
-        concepts=concepts, terms=terms.freeze(), abbreviations=abbreviations.freeze(),
-        treatment_conflicts=tuple(conflicts), dangerous=dangerous.freeze(), version=int(data.get("version", 0)),
+        concepts=concepts,
+        terms=terms.freeze(),
+        abbreviations=abbreviations.freeze(),
+        treatment_conflicts=tuple(conflicts),
+        dangerous=dangerous.freeze(),
+        version=int(data.get("version", 0)),
     )
 
 

@@ -33,12 +33,33 @@ BLOCKING = frozenset({"disease", "treatment", "site", "stop", "generic", "organi
 NOUNISH = frozenset({"lesion", "generic", "disease"})
 
 _NUMBER_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
-    "eleven": 11, "twelve": 12, "twenty": 20, "single": 1, "couple": 2, "pair": 2,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "twenty": 20,
+    "single": 1,
+    "couple": 2,
+    "pair": 2,
 }
 _ZH_CLASSIFIERS = frozenset("个处枚颗块片粒只条发")
-_SIDE_WORDS = {"left": "left", "right": "right", "both": "bilateral", "左": "left", "右": "right", "双": "bilateral",
-               "两": "bilateral"}
+_SIDE_WORDS = {
+    "left": "left",
+    "right": "right",
+    "both": "bilateral",
+    "左": "left",
+    "右": "right",
+    "双": "bilateral",
+    "两": "bilateral",
+}
 _SIDE_NEXT = frozenset({"side", "sided", "侧", "边", "面", "上", "下"})
 _SIDE_PREV = frozenset({"on", "to", "at", "from"})
 
@@ -116,7 +137,9 @@ class Analysis:
 
     def has_break_between(self, a: int, b: int) -> bool:
         """True when a clause end (., ;, newline, ...) lies between tokens ``a`` and ``b``."""
-        return any(self.toks[i].kind == "p" and self.toks[i].norm in HARD_BREAKS for i in range(a, min(b, len(self.toks))))
+        return any(
+            self.toks[i].kind == "p" and self.toks[i].norm in HARD_BREAKS for i in range(a, min(b, len(self.toks)))
+        )
 
 
 def _span_tokens(starts: list[int], toks: tuple[Token, ...], a: int, b: int) -> tuple[int, int]:
@@ -147,14 +170,14 @@ def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
 
     # 1. sizes
     size_cover = bytearray(n)
-    for s in parse_sizes(norm):
-        i, j = _span_tokens(starts, toks, s.start, s.end)
+    for size in parse_sizes(norm):
+        i, j = _span_tokens(starts, toks, size.start, size.end)
         if i >= j:
             continue
         for k in range(i, j):
             size_cover[k] = 1
             covered[k] = 1
-        mentions.append(Mention("size", frozenset(), i, j, s.text, rng=(s.lo, s.hi), core=s.core))
+        mentions.append(Mention("size", frozenset(), i, j, size.text, rng=(size.lo, size.hi), core=size.core))
 
     # 2. tables: each attribute longest-match on its own
     table_spans: list[tuple[int, int, str, frozenset[str]]] = []
@@ -167,7 +190,7 @@ def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
             found = ct.index.all_at(toks, i)
             if not found:
                 continue
-            taken: dict[str, tuple[int, set[str]]] = {}
+            taken: dict[str, tuple[int, set[str]]] = {}  # attribute -> (length, groups)
             for k, payloads in found:
                 if any(size_cover[x] for x in range(i, i + k)):
                     continue
@@ -178,9 +201,9 @@ def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
                         taken[attr] = (k, {group})
                     elif taken[attr][0] == k:
                         taken[attr][1].add(group)
-            for attr, (k, groups) in taken.items():
+            for attr, (k, found_groups) in taken.items():
                 next_free[attr] = i + k
-                table_spans.append((i, i + k, attr, frozenset(groups)))
+                table_spans.append((i, i + k, attr, frozenset(found_groups)))
 
     # 3. lexicon (forward maximum matching)
     lex_spans: list[tuple[int, int, dict[str, set[str]]]] = []
@@ -222,40 +245,40 @@ def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
         lex_spans.append((i, i + k, cats))
         if side_at is not None:
             s_pos, s_len = side_at
-            side = _SIDE_WORDS[toks[s_pos].norm]
-            mentions.append(Mention("side", frozenset((side,)), s_pos, s_pos + s_len, toks[s_pos].norm))
+            inner_side = _SIDE_WORDS[toks[s_pos].norm]
+            mentions.append(Mention("side", frozenset((inner_side,)), s_pos, s_pos + s_len, toks[s_pos].norm))
         i += k
 
     blockers = [(s, e) for s, e, cats in lex_spans if BLOCKING & cats.keys()]
-    for s, e, attr, groups in table_spans:
-        if any(bs <= s and e <= be and be - bs > e - s for bs, be in blockers):
+    for ts, te, attr, groups in table_spans:
+        if any(bs <= ts and te <= be and be - bs > te - ts for bs, be in blockers):
             continue
-        for x in range(s, e):
+        for x in range(ts, te):
             covered[x] = 1
-        txt = _text(norm, toks, s, e)
+        txt = _text(norm, toks, ts, te)
         if attr == "size":
             spec = ct.tables.get("size")
             rngs = [spec.mm[g] for g in groups if spec and g in spec.mm]
             if rngs:
                 lo = min(r[0] for r in rngs)
                 hi = max(r[1] for r in rngs)
-                mentions.append(Mention("size", groups, s, e, txt, rng=(lo, hi)))
+                mentions.append(Mention("size", groups, ts, te, txt, rng=(lo, hi)))
             continue
-        mentions.append(Mention(attr, groups, s, e, txt))
+        mentions.append(Mention(attr, groups, ts, te, txt))
 
     noun_starts: set[int] = set()
     site_starts: set[int] = set()
-    for s, e, cats in lex_spans:
-        for x in range(s, e):
+    for ls, le, cats in lex_spans:
+        for x in range(ls, le):
             covered[x] = 1
         if NOUNISH & cats.keys():
-            noun_starts.add(s)
+            noun_starts.add(ls)
         if "site" in cats:
-            site_starts.add(s)
-        for cat, ids in cats.items():
+            site_starts.add(ls)
+        for cat, cat_ids in cats.items():
             if cat in ("stop", "generic"):
                 continue
-            mentions.append(Mention(cat, frozenset(ids), s, e, _text(norm, toks, s, e)))
+            mentions.append(Mention(cat, frozenset(cat_ids), ls, le, _text(norm, toks, ls, le)))
 
     # 4. sides before a site, exact counts
     numbers: list[Mention] = []
@@ -265,7 +288,12 @@ def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
         side = _SIDE_WORDS.get(t.norm)
         if side:
             j = i + 1
-            if j < n and toks[j].norm in ("and", "or", "和", "及", "/") and j + 1 < n and toks[j + 1].norm in _SIDE_WORDS:
+            if (
+                j < n
+                and toks[j].norm in ("and", "or", "和", "及", "/")
+                and j + 1 < n
+                and toks[j + 1].norm in _SIDE_WORDS
+            ):
                 j += 2
             nxt = toks[j].norm if j < n else ""
             ok = j in site_starts or nxt in _SIDE_NEXT or (j + 1 in site_starts and toks[j].kind != "p")
@@ -326,12 +354,23 @@ def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
     _differential(mentions, cues)
 
     residual = tuple(
-        norms[i] for i in range(n)
+        norms[i]
+        for i in range(n)
         if not covered[i] and not puncts[i] and not cue_cover[i] and norms[i] not in STOPWORDS
     )
     content = tuple(norms[i] for i in range(n) if not puncts[i] and norms[i] not in STOPWORDS)
-    a = Analysis(text=text, norm=norm, toks=toks, mentions=mentions, cues=cues, numbers=numbers,
-                 residual=residual, covered=covered, negated=negated, content=content)
+    a = Analysis(
+        text=text,
+        norm=norm,
+        toks=toks,
+        mentions=mentions,
+        cues=cues,
+        numbers=numbers,
+        residual=residual,
+        covered=covered,
+        negated=negated,
+        content=content,
+    )
     for m in mentions:
         a.by_cat.setdefault(m.cat, []).append(m)
     return a

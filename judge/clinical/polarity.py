@@ -19,18 +19,48 @@ import re
 from judge.clinical.mentions import Analysis
 from judge.clinical.text import HARD_BREAKS, SOFT_BREAKS
 
-_EN_POS = frozenset({"yes", "yeah", "yep", "correct", "true", "affirmative", "indeed", "certainly", "definitely", "absolutely", "right"})
+_EN_POS = frozenset(
+    {"yes", "yeah", "yep", "correct", "true", "affirmative", "indeed", "certainly", "definitely", "absolutely", "right"}
+)
 _EN_NEG = frozenset({"no", "nope", "false", "incorrect", "negative", "wrong"})
 # a "no" that answers is followed by a pause or a clause of its own, not by the noun it negates
-_EN_AFTER_NO = frozenset({"it", "this", "that", "there", "they", "these", "those", "i", "not", "the", "he", "she", "we",
-                          "you", "because", "since", "as", "but", "however", "definitely", "absolutely", "certainly"})
+_EN_AFTER_NO = frozenset(
+    {
+        "it",
+        "this",
+        "that",
+        "there",
+        "they",
+        "these",
+        "those",
+        "i",
+        "not",
+        "the",
+        "he",
+        "she",
+        "we",
+        "you",
+        "because",
+        "since",
+        "as",
+        "but",
+        "however",
+        "definitely",
+        "absolutely",
+        "certainly",
+    }
+)
 _ZH = re.compile(
     r"(?P<neg>不是的?|不对|不正确|否|不会|不能|不需要|不用|不必|不可以|不存在|不属于|不应该|没有|无|不)"
     r"|(?P<pos>是的|是|对的|对|正确|没错|有的|有|会的|会|能|可以|需要|存在|属于|应该|要)"
 )
 _ZH_STANDALONE_END = frozenset({",", ".", "。", "!", "?", ";", "、", "的", "啊", "呀", "吧", "了"})
-_BOTH_EN = re.compile(r"\byes\s*(?:and|or|/)\s*no\b|\bno\s*(?:and|or|/)\s*yes\b|\bboth yes and no\b|\beither yes or no\b")
-_BOTH_ZH = re.compile(r"(?:可能)?是(?:的)?[,，]?\s*也(?:可能)?不是|是也不是|是或否|是或不是|也许是也许不是|可能是可能不是|可能有也可能没有|有也可能没有")
+_BOTH_EN = re.compile(
+    r"\byes\s*(?:and|or|/)\s*no\b|\bno\s*(?:and|or|/)\s*yes\b|\bboth yes and no\b|\beither yes or no\b"
+)
+_BOTH_ZH = re.compile(
+    r"(?:可能)?是(?:的)?[,，]?\s*也(?:可能)?不是|是也不是|是或否|是或不是|也许是也许不是|可能是可能不是|可能有也可能没有|有也可能没有"
+)
 
 
 def explicit_polarity(a: Analysis) -> tuple[int, bool]:

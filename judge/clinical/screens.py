@@ -73,11 +73,15 @@ _REFUSAL = re.compile(
         ]
     )
 )
-_BARE_REFUSAL = re.compile(r"^\s*(?:n/?a|none|nil|unknown|not sure|unsure|no answer|no comment|idk|\?+|-+|\.+|不知道|无|未知)\s*[.!。]?\s*$")
+_BARE_REFUSAL = re.compile(
+    r"^\s*(?:n/?a|none|nil|unknown|not sure|unsure|no answer|no comment|idk|\?+|-+|\.+|不知道|无|未知)\s*[.!。]?\s*$"
+)
 _SUBORDINATE = re.compile(r"\s*(?:while|whilst|although|though|even though|even if|虽然|尽管|虽)")
 _CERTAINTY = re.compile(r"certain|sure|definitive|definitively|100|confirm|确定|确诊|肯定")
 _COMMA = re.compile(r"[,，]")
-_CLAUSE_END = re.compile(r"[.;!?\n。；！？]|\b(?:but|however|although|though|yet|nevertheless|still|that said)\b|但是|但|不过|然而|可是")
+_CLAUSE_END = re.compile(
+    r"[.;!?\n。；！？]|\b(?:but|however|although|though|yet|nevertheless|still|that said)\b|但是|但|不过|然而|可是"
+)
 
 
 def addresses_grader(norm: str) -> str | None:

@@ -18,14 +18,41 @@ import re
 from dataclasses import dataclass
 
 _WORD_NUM = {
-    "one": 1.0, "two": 2.0, "three": 3.0, "four": 4.0, "five": 5.0, "six": 6.0, "seven": 7.0, "eight": 8.0,
-    "nine": 9.0, "ten": 10.0, "eleven": 11.0, "twelve": 12.0, "fifteen": 15.0, "twenty": 20.0,
-    "half": 0.5, "half a": 0.5, "a": 1.0, "an": 1.0,
+    "one": 1.0,
+    "two": 2.0,
+    "three": 3.0,
+    "four": 4.0,
+    "five": 5.0,
+    "six": 6.0,
+    "seven": 7.0,
+    "eight": 8.0,
+    "nine": 9.0,
+    "ten": 10.0,
+    "eleven": 11.0,
+    "twelve": 12.0,
+    "fifteen": 15.0,
+    "twenty": 20.0,
+    "half": 0.5,
+    "half a": 0.5,
+    "a": 1.0,
+    "an": 1.0,
 }
-_UNIT_MM = {"mm": 1.0, "millimeter": 1.0, "millimetre": 1.0, "毫米": 1.0, "cm": 10.0, "centimeter": 10.0,
-            "centimetre": 10.0, "厘米": 10.0, "公分": 10.0, "inch": 25.4}
+_UNIT_MM = {
+    "mm": 1.0,
+    "millimeter": 1.0,
+    "millimetre": 1.0,
+    "毫米": 1.0,
+    "cm": 10.0,
+    "centimeter": 10.0,
+    "centimetre": 10.0,
+    "厘米": 10.0,
+    "公分": 10.0,
+    "inch": 25.4,
+}
 
-_NUM = r"(?:\d+(?:\.\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|half a|half|an|a)"
+_NUM = (
+    r"(?:\d+(?:\.\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|half a|half|an|a)"
+)
 _UNIT = r"(?:mm|millimet(?:er|re)s?|cm|centimet(?:er|re)s?|毫米|厘米|公分|inch(?:es)?)(?![a-z])"
 _RANGE = r"\s*(?:-|~|to|至|到|or)\s*"
 _DIM = r"\s*(?:x|×|\*|by|乘)\s*"
@@ -43,7 +70,9 @@ _SIZE = re.compile(
     rf"\s*(?:(?P<papprox>{_POST_APPROX})|(?P<pless>{_POST_LESS})|(?P<pmore>{_POST_MORE}))?"
 )
 _PART = re.compile(rf"(?P<n>{_NUM})(?:\s*(?P<u>{_UNIT}))?")
-_VAGUE = re.compile(r"(?:several|a few|few|some|数|几)\s*(?P<u>mm|millimet(?:er|re)s?|cm|centimet(?:er|re)s?|毫米|厘米|公分)(?![a-z])")
+_VAGUE = re.compile(
+    r"(?:several|a few|few|some|数|几)\s*(?P<u>mm|millimet(?:er|re)s?|cm|centimet(?:er|re)s?|毫米|厘米|公分)(?![a-z])"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +183,13 @@ def gap_ratio(a: tuple[float, float], b: tuple[float, float]) -> float:
     return high[0] / low[1]
 
 
-def compare_ranges(ref: tuple[float, float], cand: tuple[float, float], partial_factor: float | None,
-                   ref_core: tuple[float, float] | None = None, cand_core: tuple[float, float] | None = None) -> str:
+def compare_ranges(
+    ref: tuple[float, float],
+    cand: tuple[float, float],
+    partial_factor: float | None,
+    ref_core: tuple[float, float] | None = None,
+    cand_core: tuple[float, float] | None = None,
+) -> str:
     """``"same"`` (the ranges, tolerance included, overlap), ``"near"`` (the stated values lie within
     ``partial_factor`` of each other), or ``"far"``."""
     if overlap(ref, cand):

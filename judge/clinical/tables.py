@@ -120,8 +120,12 @@ def compile_rubric(rubric: Rubric) -> Compiled:
             for term in g.terms.all():
                 index.add(term_key(term), (attr, g.name))
     return Compiled(
-        rubric_id=rubric.id, rubric_sha=rubric.sha256, tables=tables, index=index.freeze(),
-        params=rubric.local, overrides=_overrides(rubric.local),
+        rubric_id=rubric.id,
+        rubric_sha=rubric.sha256,
+        tables=tables,
+        index=index.freeze(),
+        params=rubric.local,
+        overrides=_overrides(rubric.local),
         has_ability_criteria=bool(rubric.ability_criteria),
     )
 

@@ -43,32 +43,95 @@ _CONTRACTIONS = (
 )
 
 _BRITISH = {
-    "colour": "color", "colours": "colors", "coloured": "colored", "discoloured": "discolored",
-    "discolouration": "discoloration", "tumour": "tumor", "tumours": "tumors", "oedema": "edema",
-    "oedematous": "edematous", "centre": "center", "centres": "centers", "centred": "centered",
-    "localised": "localized", "generalised": "generalized", "naevus": "nevus", "naevi": "nevi",
-    "haemorrhage": "hemorrhage", "haemorrhagic": "hemorrhagic", "haemangioma": "hemangioma",
-    "leucoplakia": "leukoplakia", "favour": "favor", "favoured": "favored", "grey": "gray",
-    "greyish": "grayish", "greyish-white": "grayish-white", "anaemia": "anemia", "oestrogen": "estrogen",
-    "paediatric": "pediatric", "aetiology": "etiology", "circumscribe": "circumscribe",
-    "ulceration": "ulceration", "hyperpigmentation": "hyperpigmentation", "orientated": "oriented",
-    "behaviour": "behavior", "organisation": "organization", "pigmentated": "pigmented",
-    "moisturiser": "moisturizer", "moisturisers": "moisturizers", "moisturising": "moisturizing",
-    "sterilised": "sterilized", "specialised": "specialized", "emphasise": "emphasize",
-    "demarcated": "demarcated", "melanocytic": "melanocytic",
+    "colour": "color",
+    "colours": "colors",
+    "coloured": "colored",
+    "discoloured": "discolored",
+    "discolouration": "discoloration",
+    "tumour": "tumor",
+    "tumours": "tumors",
+    "oedema": "edema",
+    "oedematous": "edematous",
+    "centre": "center",
+    "centres": "centers",
+    "centred": "centered",
+    "localised": "localized",
+    "generalised": "generalized",
+    "naevus": "nevus",
+    "naevi": "nevi",
+    "haemorrhage": "hemorrhage",
+    "haemorrhagic": "hemorrhagic",
+    "haemangioma": "hemangioma",
+    "leucoplakia": "leukoplakia",
+    "favour": "favor",
+    "favoured": "favored",
+    "grey": "gray",
+    "greyish": "grayish",
+    "greyish-white": "grayish-white",
+    "anaemia": "anemia",
+    "oestrogen": "estrogen",
+    "paediatric": "pediatric",
+    "aetiology": "etiology",
+    "circumscribe": "circumscribe",
+    "ulceration": "ulceration",
+    "hyperpigmentation": "hyperpigmentation",
+    "orientated": "oriented",
+    "behaviour": "behavior",
+    "organisation": "organization",
+    "pigmentated": "pigmented",
+    "moisturiser": "moisturizer",
+    "moisturisers": "moisturizers",
+    "moisturising": "moisturizing",
+    "sterilised": "sterilized",
+    "specialised": "specialized",
+    "emphasise": "emphasize",
+    "demarcated": "demarcated",
+    "melanocytic": "melanocytic",
 }
 
 _IRREGULAR = {
-    "feet": "foot", "teeth": "tooth", "bullae": "bulla", "petechiae": "petechia", "axillae": "axilla",
-    "nevi": "nevus", "mucosae": "mucosa", "gingivae": "gingiva", "papillae": "papilla", "striae": "stria",
-    "telangiectasiae": "telangiectasia", "telangiectases": "telangiectasia", "children": "child",
-    "lice": "louse", "fungi": "fungus", "ecchymoses": "ecchymosis", "diagnoses": "diagnosis",
-    "keratoses": "keratosis", "dermatoses": "dermatosis", "mycoses": "mycosis", "lentigines": "lentigo",
-    "hyperkeratoses": "hyperkeratosis", "metastases": "metastasis", "phalanges": "phalanx",
-    "vesiculae": "vesicle", "milia": "milium", "comedones": "comedone", "women": "woman", "men": "man",
-    "criteria": "criterion", "bacteria": "bacteria", "sequelae": "sequela", "maculae": "macule",
-    "pustulae": "pustule", "verrucae": "verruca", "condylomata": "condyloma", "ephelides": "ephelis",
-    "halves": "half", "knives": "knife", "lives": "life", "calves": "calf", "scarves": "scarf",
+    "feet": "foot",
+    "teeth": "tooth",
+    "bullae": "bulla",
+    "petechiae": "petechia",
+    "axillae": "axilla",
+    "nevi": "nevus",
+    "mucosae": "mucosa",
+    "gingivae": "gingiva",
+    "papillae": "papilla",
+    "striae": "stria",
+    "telangiectasiae": "telangiectasia",
+    "telangiectases": "telangiectasia",
+    "children": "child",
+    "lice": "louse",
+    "fungi": "fungus",
+    "ecchymoses": "ecchymosis",
+    "diagnoses": "diagnosis",
+    "keratoses": "keratosis",
+    "dermatoses": "dermatosis",
+    "mycoses": "mycosis",
+    "lentigines": "lentigo",
+    "hyperkeratoses": "hyperkeratosis",
+    "metastases": "metastasis",
+    "phalanges": "phalanx",
+    "vesiculae": "vesicle",
+    "milia": "milium",
+    "comedones": "comedone",
+    "women": "woman",
+    "men": "man",
+    "criteria": "criterion",
+    "bacteria": "bacteria",
+    "sequelae": "sequela",
+    "maculae": "macule",
+    "pustulae": "pustule",
+    "verrucae": "verruca",
+    "condylomata": "condyloma",
+    "ephelides": "ephelis",
+    "halves": "half",
+    "knives": "knife",
+    "lives": "life",
+    "calves": "calf",
+    "scarves": "scarf",
 }
 _KEEP = frozenset(
     "herpes scabies rabies series species diabetes measles mumps lupus pemphigus nevus fungus virus "
@@ -88,7 +151,9 @@ _KEEP = frozenset(
 
 # Chinese numerals (only where a unit, classifier or size word follows).
 _ZH_DIGIT = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-_ZH_NUM = re.compile(r"[零一二两三四五六七八九十]+(?:点[零一二三四五六七八九]+)?(?=(?:毫米|厘米|公分|个|处|枚|颗|块|片|粒|只|条|mm|cm|\s*(?:毫米|厘米)))")
+_ZH_NUM = re.compile(
+    r"[零一二两三四五六七八九十]+(?:点[零一二三四五六七八九]+)?(?=(?:毫米|厘米|公分|个|处|枚|颗|块|片|粒|只|条|mm|cm|\s*(?:毫米|厘米)))"
+)
 _ZH_HALF = re.compile(r"半(?=(?:毫米|厘米|公分))")
 
 
@@ -124,8 +189,26 @@ def _zh_numerals(text: str) -> str:
     return _ZH_HALF.sub("0.5", _ZH_NUM.sub(sub, text))
 
 
-_DASHES = str.maketrans({"–": "-", "—": "-", "‐": "-", "‑": "-", "−": "-", "’": "'", "‘": "'", "“": '"', "”": '"',
-                         "～": "~", "〜": "~", "﹣": "-", "·": " ", "•": "\n- ", "\u00a0": " ", "\u3000": " "})
+_DASHES = str.maketrans(
+    {
+        "–": "-",
+        "—": "-",
+        "‐": "-",
+        "‑": "-",
+        "−": "-",
+        "’": "'",
+        "‘": "'",
+        "“": '"',
+        "”": '"',
+        "～": "~",
+        "〜": "~",
+        "﹣": "-",
+        "·": " ",
+        "•": "\n- ",
+        "\u00a0": " ",
+        "\u3000": " ",
+    }
+)
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 _HAS_ZH_NUM = re.compile(r"[零一二两三四五六七八九十半]")
 _ABBREV_DOTS = re.compile(r"\b(?:e\.g|i\.e|etc|vs|approx|ca)\.")
