@@ -88,6 +88,12 @@ def test_backend_registry_builds_the_local_judge_with_versioned_params():
     backend = get_backend("local")
     assert isinstance(backend, LocalBackend) and backend.spec == "local"
     assert backend.params["engine"] == "clinical-local" and backend.params["engine_version"]
+    assert len(backend.params["lexicon_sha"]) == 12  # a lexicon edit invalidates cached verdicts
+
+
+def test_a_case_without_any_reference_is_unscored_with_the_reason():
+    j = BACKEND.judge_sync(Case(question="What color?", references=[], candidate="red"), V3)
+    assert j.score is None and "no reference" in (j.unscored_reason or "")
 
 
 def test_async_judge_matches_judge_sync_and_measures_latency():

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from judge.clinical.judge import ENGINE, ENGINE_VERSION, judge_case
-from judge.clinical.lexicon import get_lexicon
+from judge.clinical.lexicon import lexicon_sha
 from judge.models import Case, Judgment
 from judge.rubrics import Rubric
 
@@ -31,8 +31,8 @@ class LocalBackend:
 
     @property
     def params(self) -> dict[str, Any]:
-        """Engine name and version, and the lexicon version (all part of the cache key)."""
-        return {"engine": ENGINE, "engine_version": ENGINE_VERSION, "lexicon_version": get_lexicon().version}
+        """Engine name and version and the lexicon's content hash (all part of the cache key)."""
+        return {"engine": ENGINE, "engine_version": ENGINE_VERSION, "lexicon_sha": lexicon_sha()}
 
     def judge_sync(self, case: Case, rubric: Rubric) -> Judgment:
         """Score ``case`` under ``rubric``; never raises on odd input."""
@@ -47,6 +47,13 @@ class LocalBackend:
                 latency_ms=(time.perf_counter() - t0) * 1000,
             )
         raw = "; ".join(outcome.trace)
+        if outcome.score is None:
+            return Judgment(
+                score=None,
+                unscored_reason=outcome.unscored or outcome.rationale,
+                rationale=outcome.rationale,
+                latency_ms=(time.perf_counter() - t0) * 1000,
+            )
         return Judgment(
             score=outcome.score,
             rationale=outcome.rationale or "scored by the embedded judge",

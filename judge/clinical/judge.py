@@ -39,7 +39,7 @@ from judge.models import Case
 from judge.rubrics import Rubric
 
 ENGINE = "clinical-local"
-ENGINE_VERSION = "1.0.0"
+ENGINE_VERSION = "1.1.0"
 """Bump on any behaviour change: it is part of the verdict cache key."""
 
 ALL = frozenset(PART_CATS) - {"relation"}
@@ -61,9 +61,11 @@ _CONTENT_CATS = frozenset({*PART_CATS})
 class Outcome:
     """A score with its short reason and a trace for ``raw_output``."""
 
-    score: float
+    score: float | None
     rationale: str
     trace: list[str] = field(default_factory=list)
+    unscored: str | None = None
+    """Why no score could be given (only when there is nothing to compare with)."""
 
 
 @dataclass
@@ -119,7 +121,7 @@ def judge_case(case: Case, rubric: Rubric) -> Outcome:
         return Outcome(0.0, f"answer addresses the grader ('{_short(grader)}'): scored 0 whatever else it says")
     refs = [r for r in case.references if r and r.strip()]
     if not refs:
-        return Outcome(0.0, "no reference answer to compare with")
+        return Outcome(None, "no reference answer to compare with", unscored="no reference answer to compare with")
     blank = _BLANK.search(case.question or "") if case.question_type == "fill_blank" else None
     if blank is not None:  # fill the blank: "皮损边界____" + "不清" reads as 边界不清
         refs = [_fill(case.question, blank, r) for r in refs]
@@ -161,9 +163,9 @@ def judge_case(case: Case, rubric: Rubric) -> Outcome:
         out = _score_reference(ref, ref_text, cand, ctx, judgment)
         if len(refs) > 1:
             out.rationale = f"vs '{_short(ref_text, 40)}': {out.rationale}"
-        if best is None or out.score > best.score:
+        if best is None or (out.score or 0.0) > (best.score or 0.0):
             best = out
-        if best.score >= 1.0:
+        if (best.score or 0.0) >= 1.0:
             break
     assert best is not None
     if best.score == 0.0 and refused:

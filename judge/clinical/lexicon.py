@@ -15,6 +15,7 @@ Usage::
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -261,6 +262,13 @@ def build_lexicon(data: dict[str, Any]) -> Lexicon:
         dangerous=dangerous.freeze(),
         version=int(data.get("version", 0)),
     )
+
+
+@lru_cache(maxsize=4)
+def lexicon_sha(path: str | None = None) -> str:
+    """First 12 hex digits of the sha256 of the lexicon file (a lexicon edit changes verdicts)."""
+    p = Path(path) if path else LEXICON_PATH
+    return hashlib.sha256(p.read_bytes()).hexdigest()[:12]
 
 
 @lru_cache(maxsize=4)
