@@ -498,6 +498,7 @@ def build_parts(
         )
         parts.append(Part(m.cat, m, required=False, given=given))
     in_focus = [p for p in parts if p.cat in focus and not p.given]
+    given_focus = [p for p in parts if p.cat in focus and p.given]
     words = ref.residual
     chosen: list[Part]
     if in_focus:
@@ -506,20 +507,20 @@ def build_parts(
             # a general answer whose words are mostly not clinical concepts: the words count too
             chosen.append(Part("words", None, required=True, words=_unique(words)))
             parts.append(chosen[-1])
+    elif given_focus:
+        # the question already names the answer ("the colour of this erythematous plaque?" - red):
+        # the answer must still state it
+        chosen = given_focus
+    elif any(a in ATTRIBUTES and not cmp.ct.has(a) for a in focus) and words:
+        # an attribute question under a rubric without that table: compare the words themselves
+        chosen = [Part("words", None, required=True, words=_unique(words))]
+        parts.append(chosen[0])
     else:
-        lacks_table = any(a in ATTRIBUTES and not cmp.ct.has(a) for a in focus)
-        if lacks_table and words:
-            # an attribute question under a rubric without that table: compare the words themselves
-            chosen = [Part("words", None, required=True, words=_unique(words))]
+        nongiven = [p for p in parts if not p.given]
+        chosen = [p for p in nongiven if p.mention is not None and not p.mention.neg] or nongiven or parts
+        if not chosen and (ref.content or words):
+            chosen = [Part("words", None, required=True, words=_unique(ref.content or words))]
             parts.append(chosen[0])
-        else:
-            nongiven = [p for p in parts if not p.given]
-            chosen = [p for p in nongiven if p.mention is not None and not p.mention.neg] or nongiven
-            if not chosen and (ref.content or words):
-                chosen = [Part("words", None, required=True, words=_unique(ref.content or words))]
-                parts.append(chosen[0])
-            elif not chosen:
-                chosen = parts
     for p in chosen:
         p.required = True
     for p in parts:  # what the reference denies, in what the question asks about, must not be asserted
