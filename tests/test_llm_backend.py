@@ -11,7 +11,11 @@ import asyncio
 import email.utils
 import json
 import random
+import re
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -371,3 +375,26 @@ def test_backoff_grows_with_jitter_and_respects_retry_after():
     assert max(delays[:50]) <= 0.5 and max(delays[250:]) > 4  # full jitter on 0.5 * 2**attempt
     assert all(2.0 <= backoff_delay(0, 0.01, 30, retry_after=2.0, rng=rng) <= 2.2 for _ in range(20))
     assert backoff_delay(0, 0.01, 5, retry_after=3600, rng=rng) <= 5.5  # capped
+
+
+# --------------------------------------------------------------------------- import hygiene
+
+
+def test_importing_the_library_does_not_import_litellm():
+    code = (
+        "import sys, judge, judge.backends, judge.cli, judge.scoring, judge.benchmark, judge.jury, judge.parse;"
+        "print('litellm' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_llm_module_is_the_only_litellm_import():
+    root = Path(__file__).resolve().parent.parent
+    offenders = [
+        str(p.relative_to(root))
+        for folder in ("judge", "service")
+        for p in (root / folder).rglob("*.py")
+        if re.search(r"^\s*(import litellm|from litellm)", p.read_text(encoding="utf-8"), re.M)
+    ]
+    assert offenders == ["judge/backends/llm.py"]
