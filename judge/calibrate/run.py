@@ -285,6 +285,12 @@ def calibrate(
         improved = a is not None and b is not None and a > b
         if not updates:
             notes.append(f"the optimizer kept {base.id} unchanged: nothing it tried beat it on dev")
+        ci = diff.alpha_diff_ci
+        if improved and ci is not None and ci.low <= 0:
+            notes.append(
+                f"the held-out gain is within noise: the paired 95% CI of the alpha difference is "
+                f"[{ci.low:+.3f}, {ci.high:+.3f}] and includes 0"
+            )
         if not improved:
             notes.append(
                 f"NOT IMPROVED: the calibrated rubric does not beat {base.id} on held-out gold "
