@@ -26,7 +26,7 @@ from itertools import pairwise
 from judge.clinical.hedging import or_alternatives
 from judge.clinical.lexicon import Lexicon
 from judge.clinical.mentions import Analysis, Mention
-from judge.clinical.sizes import compare_ranges, fmt_range
+from judge.clinical.sizes import compare_ranges
 from judge.clinical.tables import ATTRIBUTES, Compiled
 
 LEXICAL = ("lesion", "site", "side", "disease", "treatment", "relation", "property", "organism")
@@ -596,10 +596,3 @@ def _unique(words: tuple[str, ...]) -> tuple[str, ...]:
 
 def _descriptor(lex: Lexicon, m: Mention) -> bool:
     return all((c := lex.get("lesion", i)) is not None and c.descriptor for i in m.ids)
-
-
-def describe_size(m: Mention) -> str:
-    """``'about 5 mm' (3.75-6.25 mm)``."""
-    if m.rng is None:
-        return m.text
-    return f"'{m.text}' ({fmt_range(*m.rng)})"

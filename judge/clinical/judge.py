@@ -54,7 +54,7 @@ _WHY = re.compile(
     r"|为什么|为何|原因|理由|依据|根据什么|请说明|解释|说明|判断依据|何以|支持什么|提示什么|意味着什么|是什么|在哪|哪一|哪个|如果不是|若不是|如是|若是"
 )
 _BLANK = re.compile(r"_{2,}|＿{2,}|\(\s*\)|（\s*）|\[\s*\]|【\s*】|\[blank\]|\{blank\}")
-_CONTENT_CATS = frozenset({*PART_CATS})
+_CONTENT_CATS = frozenset(PART_CATS)
 
 
 @dataclass
@@ -207,9 +207,8 @@ def _short_answer(ref: Analysis, cand: Analysis, ctx: _Ctx) -> Outcome:
         return Outcome(0.0, "the reference states nothing the judge can compare")
     view = cand
     answer_diseases: list[Mention] = []
-    listed = False
     if any(p.cat == "disease" and p.required for p in parts):
-        answer_diseases, listed = disease_answer(cand, lex)
+        answer_diseases, _listed = disease_answer(cand, lex)
         view = _only_answer_diseases(cand, answer_diseases)
     # alternatives offered as equals are judged by the hedge rule, not as contradictions
     cmp.exempt = {id(m) for m in answer_diseases} if len(answer_diseases) >= 2 else set()
@@ -225,7 +224,7 @@ def _short_answer(ref: Analysis, cand: Analysis, ctx: _Ctx) -> Outcome:
     if conflict:
         score, why = 0.0, conflict
     if score > 0:
-        score, why = _hedge(parts, view, answer_diseases, listed, ctx, score, why)
+        score, why = _hedge(parts, view, answer_diseases, ctx, score, why)
     return Outcome(score, why, [f"{p.cat}:{p.status}:{p.credit:g}:{p.label}" for p in parts])
 
 
@@ -263,7 +262,7 @@ def _aggregate(parts: list[Part], params) -> tuple[float, str]:
 
 
 def _hedge(
-    parts: list[Part], cand: Analysis, answer_diseases: list[Mention], listed: bool, ctx: _Ctx, score: float, why: str
+    parts: list[Part], cand: Analysis, answer_diseases: list[Mention], ctx: _Ctx, score: float, why: str
 ) -> tuple[float, str]:
     """Apply the hedging rules to the focus categories the reference answers."""
     cmp = ctx.cmp
@@ -280,7 +279,6 @@ def _hedge(
         all_right = all(any(cmp.credit(r, m)[0] >= 1.0 for r in refs) for m in alts)
         if not all_right and score > 0.5:
             return 0.5, f"two alternatives as equals ({names}), one right: {why}"
-    del listed
     return score, why
 
 

@@ -16,7 +16,7 @@ Usage::
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -276,12 +276,3 @@ def get_lexicon(path: str | None = None) -> Lexicon:
     """The lexicon (parsed once per process)."""
     p = Path(path) if path else LEXICON_PATH
     return build_lexicon(yaml.safe_load(p.read_text(encoding="utf-8")))
-
-
-def labels(lex: Lexicon, cat: str, ids: Iterable[str]) -> str:
-    """``a/b`` readable names of concept ids."""
-    out = []
-    for cid in sorted(ids):
-        c = lex.get(cat, cid)
-        out.append(c.label if c else cid)
-    return "/".join(out)
