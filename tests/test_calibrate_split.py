@@ -99,3 +99,12 @@ def test_importing_calibrate_imports_neither_dspy_nor_litellm():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_cli_offers_exactly_the_optimizers_the_library_has():
+    from judge.calibrate.optimize import OPTIMIZERS
+    from judge.calibrate.run import LOCAL_OPTIMIZERS
+    from judge.cli import cli
+
+    option = next(p for p in cli.commands["calibrate"].params if p.name == "optimizer")
+    assert set(option.type.choices) == set(OPTIMIZERS) | set(LOCAL_OPTIMIZERS)

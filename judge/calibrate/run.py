@@ -214,7 +214,7 @@ def calibrate(
         notes = list(split.notes)
         program_state: dict[str, Any] | None = None
         search: dict[str, Any] = {}
-        if backend == LOCAL:
+        if judge.spec == LOCAL:
             optimizer = optimizer or "coordinate"
             if optimizer not in LOCAL_OPTIMIZERS:
                 raise InputError(
