@@ -8,12 +8,19 @@ Decision order (the rating guide's):
    ``judgment_without_reason_credit`` when the question asks why and the reasoning is missing
    or contradicts the reference's;
 4. other questions: the reference's parts (``compare.py``) against what the answer asserts -
-   a contradicted required part -> 0; all required parts -> 1; some right and none wrong -> 0.5
-   (also when the credits add up to ``partial_threshold``); a contradicted context part (one the
-   question does not ask for) caps at 0.5;
+   a contradicted required part -> 0 (so does asserting what the reference denies, "scaly" for
+   "without scale"); all required parts -> 1; some right and none wrong -> 0.5 (also when the
+   credits add up to ``partial_threshold``); a contradicted context part (one the question does not
+   ask for, e.g. the lesion type in a colour question) caps at 0.5 - the main element is right;
+   a missing side caps at 0.5 (a coarser answer), a wrong side is 0;
 5. hedges: more than ``hedge_max_alternatives`` alternatives for the asked thing -> 0; two
    alternatives as equals, one of them not right -> at most 0.5;
 6. any one reference suffices: the best score over the references.
+
+A fill-in-the-blank question is read with the blank filled ("皮损边界____" + "不清" is 边界不清),
+and so is a short candidate. Treatment references also carry conflicts (``lexicon.yaml``:
+steroid alone where an antifungal is called for, topical-only where oral therapy is, reassurance
+where a biopsy is) that score 0 like any contradiction.
 
 Usage::
 
