@@ -582,7 +582,7 @@ def test_deterministic_same_input_same_output():
 
 def test_rationale_is_short_and_human_readable():
     j = judge("What color is the lesion?", "pink", "skin tone", ability="attribute_recognition", attribute="color")
-    assert j.rationale == "'skin tone' ~ 'pink' (v3 color table: full-credit pair)"
+    assert j.rationale == "color: 'skin tone' ~ 'pink' (v3 color table: full-credit pair)"
     assert len(judge("Where?", "dorsum of the left hand", "left hand", ability="location_recognition").rationale) < 300
 
 

@@ -301,7 +301,7 @@ class Comparer:
                 return
             part.credit, part.status = 1.0, "matched"
             same_words = best_m.text == rm.text
-            part.note = f"'{best_m.text}' ~ '{rm.text}'" + ("" if same_words else _why(why, self.ct, rm.cat))
+            part.note = f"{rm.cat}: '{best_m.text}' ~ '{rm.text}'" + ("" if same_words else _why(why, self.ct, rm.cat))
             return
         # contradiction: the candidate negates it, or asserts a conflicting value in its place
         if denied is not None:
@@ -317,7 +317,7 @@ class Comparer:
             return
         if best_m is not None and best > 0:
             part.credit, part.status = best, "partial"
-            part.note = f"'{best_m.text}' ~ '{rm.text}'" + _why(why, self.ct, rm.cat, best)
+            part.note = f"{rm.cat}: '{best_m.text}' ~ '{rm.text}'" + _why(why, self.ct, rm.cat, best)
             return
         part.status, part.note = "missing", f"no {rm.cat} matching '{rm.text}'"
 
