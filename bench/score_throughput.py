@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from judge.backends import get_backend  # noqa: E402
-from judge.benchmark import score_items  # noqa: E402
-from judge.models import BenchmarkItem, Prediction  # noqa: E402
-from judge.store import Store  # noqa: E402
+from judge.backends import get_backend
+from judge.benchmark import score_items
+from judge.models import BenchmarkItem, Prediction
+from judge.store import Store
 
 CASES = [
     ("attribute_recognition", "color", "What color is the lesion?", "pink", ["pink", "skin tone", "red", "not pink", "粉红色", "brown"]),
