@@ -244,6 +244,10 @@ class Comparer:
             return any(self._opposite(ref.cat, a, b) for a in ref.ids for b in cand.ids)
         return False
 
+    def opposite(self, cat: str, a: str, b: str) -> bool:
+        """True when concepts ``a`` and ``b`` of ``cat`` are opposites (table or lexicon)."""
+        return self._opposite(cat, a, b)
+
     def _opposite(self, cat: str, a: str, b: str) -> bool:
         if cat in ATTRIBUTES:
             spec = self.ct.tables.get(cat)

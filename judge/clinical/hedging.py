@@ -119,3 +119,8 @@ def or_alternatives(a: Analysis, cat: str, lex: Lexicon) -> list[Mention]:
     if has_or and len(run) > len(best):
         best = run
     return _distinct(lex, cat, best)
+
+
+def distinct_mentions(lex: Lexicon, cat: str, mentions: list[Mention]) -> list[Mention]:
+    """One mention per answer among ``mentions`` (related values count once)."""
+    return _distinct(lex, cat, mentions)

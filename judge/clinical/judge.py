@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from judge.clinical.compare import FOCUS, PART_CATS, Comparer, Part, build_parts, options_in
-from judge.clinical.hedging import disease_answer, or_alternatives
+from judge.clinical.hedging import disease_answer, distinct_mentions, or_alternatives
 from judge.clinical.lexicon import get_lexicon
 from judge.clinical.mentions import Analysis, Mention, analyze
-from judge.clinical.polarity import explicit_polarity
+from judge.clinical.polarity import explicit_polarity, withdrawn_commitment
 from judge.clinical.screens import addresses_grader, refusal_spans
 from judge.clinical.tables import Compiled, compiled
 from judge.clinical.text import has_content, normalize
@@ -157,6 +157,9 @@ def judge_case(case: Case, rubric: Rubric) -> Outcome:
         sign, both = explicit_polarity(cand)
         if both:
             return Outcome(0.0, "hedge: answers both yes and no")
+        withdrawn = withdrawn_commitment(norm)
+        if withdrawn:
+            return Outcome(0.0, f"hedge: the yes/no is not committed to ('{_short(withdrawn, 40)}')")
         if refused and sign == 0:
             return Outcome(0.0, "refusal: no yes/no answer given")
     elif refused and not _has_assertions(cand):
@@ -282,6 +285,10 @@ def _hedge(
         names = ", ".join(f"'{m.text}'" for m in alts[:5])
         if len(alts) > limit:
             return 0.0, f"hedge: {len(alts)} alternatives offered ({names}); more than {limit} scores 0"
+        if any(
+            cmp.opposite(cat, x, y) for i, a in enumerate(alts) for b in alts[i + 1 :] for x in a.ids for y in b.ids
+        ):  # "single or multiple", "well- or ill-defined": both answers to the choice, so neither
+            return 0.0, f"hedge: offers opposite answers as equals ({names})"
         refs = [p.mention for p in parts if p.required and p.cat == cat and p.mention is not None]
         all_right = all(any(cmp.credit(r, m)[0] >= 1.0 for r in refs) for m in alts)
         if not all_right and score > 0.5:
@@ -472,10 +479,17 @@ def _judgment(ref: Analysis, rp: int, cand: Analysis, ctx: _Ctx) -> Outcome:
     params = ctx.ct.params
     cp, _ = explicit_polarity(cand)
     inferred = False
-    if cp == 0:
-        cp = _infer_polarity(cand, ctx)
-        inferred = cp != 0
     word = {1: "yes", -1: "no"}
+    if cp == 0:
+        alts, _listed = disease_answer(cand, ctx.cmp.lex)
+        if len(alts) < 2 and not any("prim" in c.kinds for c in cand.cues):
+            # "可能是A，也可能是B，或者C": with no primary answer, a differential is a list of equals
+            offered = [m for m in cand.by_cat.get("disease", []) if not m.neg]
+            alts = alts if len(offered) < 3 else distinct_mentions(ctx.cmp.lex, "disease", offered)
+            alts = alts if len(alts) >= 3 else []
+        if len(alts) >= 2:  # "could be A, could be B" to "is this A?" commits to neither yes nor no
+            names = ", ".join(f"'{m.text}'" for m in alts[:4])
+            return Outcome(0.0, f"no commitment: {len(alts)} alternatives offered ({names}) instead of a yes/no")
     built = build_parts(ref, ctx.question, ALL, ctx.cmp)
     parts = [p for p in built if p.mention is not None and not p.given]
     if not parts and ctx.asks_why:
@@ -492,11 +506,14 @@ def _judgment(ref: Analysis, rp: int, cand: Analysis, ctx: _Ctx) -> Outcome:
     complete = bool(reasons) and (
         len(got) == len(reasons) or (len(reasons) >= 2 and len(got) / len(reasons) >= params.partial_threshold)
     )
+    if cp == 0 and reasons and not bad and complete:
+        cp = rp  # it states what the reference asserts: the yes/no is implied
+        inferred = True
     if cp == 0:
-        if reasons and not bad and complete:
-            cp = rp  # it states what the reference asserts: the yes/no is implied
-            inferred = True
-        elif reasons and not bad and got:
+        cp = _infer_polarity(cand, ctx)
+        inferred = cp != 0
+    if cp == 0:
+        if reasons and not bad and got:
             return Outcome(
                 params.judgment_without_reason_credit,
                 f"no explicit yes/no, but states part of the reference's content ({_notes(got)})",

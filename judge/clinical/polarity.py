@@ -105,3 +105,22 @@ def _zh_standalone(toks: tuple, i: int) -> int:
     if after is not None and after.kind == "c" and after.norm not in _ZH_STANDALONE_END:
         return 0
     return -1 if m.group("neg") else 1
+
+
+# A yes/no taken back in the same answer: the other answer offered as just as likely ("Yes, though it
+# could equally be X"), "也可能不是", or the choice itself left open ("是A还是B我没法确定").
+_WITHDRAWN = re.compile(
+    r"\b(?:could|might|may|can)\s+(?:just\s+)?(?:equally|as\s+well|as\s+easily|as\s+likely)\s+(?:well\s+)?(?:be|not)\b"
+    r"|\bequally\s+(?:likely|possible|probable|plausible)\b|\bjust\s+as\s+(?:likely|possible|probable)\b"
+    r"|\b(?:or|but)\s+(?:maybe|perhaps|possibly|it\s+(?:may|might|could)(?:\s+well)?)\s+not\b"
+    r"|\b(?:can not|cannot|could not|unable to|impossible to|hard to|difficult to|no way to)\s+"
+    r"(?:\w+\s+)?(?:tell|say|determine|decide|know|distinguish)\s+(?:whether|if)\b"
+    r"|也(?:有)?(?:可能|许)(?:不|没)|或许(?:不|没)|说不定(?:不|没)"
+    r"|(?:是|有).{0,16}还是.{0,16}(?:没法|无法|不能|难以|不好|说不|不)(?:确定|判断|说|区分|分辨|准|清)"
+)
+
+
+def withdrawn_commitment(norm: str) -> str | None:
+    """The phrase that takes a yes/no answer back, if any (``norm``: normalised text)."""
+    m = _WITHDRAWN.search(norm)
+    return m.group(0) if m else None

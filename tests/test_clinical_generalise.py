@@ -1,0 +1,119 @@
+"""Classes of errors found on an independent held-out set, each pinned with new examples.
+
+The examples here are deliberately not the held-out items: different words, sites, diseases and
+languages, so that they test the rule and not the string.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from judge.backends.local import LocalBackend
+from judge.models import Case
+from judge.rubrics import load_rubric
+
+BACKEND = LocalBackend()
+V3 = load_rubric("v3")
+
+
+def score(question, ref, cand, *, ability=None, qtype="short_answer", attribute=None, lang="en"):
+    refs = ref if isinstance(ref, list) else [ref]
+    case = Case(
+        question=question,
+        references=refs,
+        candidate=cand,
+        ability=ability,
+        question_type=qtype,
+        attribute=attribute,
+        language=lang,
+    )
+    return BACKEND.judge_sync(case, V3).score
+
+
+# ---------------------------------------------------------------- 1. judgment commitment
+
+
+@pytest.mark.parametrize(
+    ("question", "ref", "cand", "lang"),
+    [
+        ("这个结节是否位于耳垂？", "是，位于左侧耳垂", "是在耳垂上，不过也可能不在，照片不清楚。", "zh"),
+        ("皮损是否累及甲床？", "否", "没有累及甲床，也有可能累及了，不好说。", "zh"),
+        (
+            "Is the plaque on the extensor surface of the elbow?",
+            "Yes",
+            "Yes, though it could equally be on the flexor side.",
+            "en",
+        ),
+        (
+            "Is this ulcer on the hard palate?",
+            "No, it is on the soft palate",
+            "No, but it might just as well be the hard palate.",
+            "en",
+        ),
+        ("这是否为银屑病？", "是", "是银屑病还是脂溢性皮炎，我不能确定。", "zh"),
+        (
+            "Is this pityriasis rosea?",
+            "Yes",
+            "I can't tell whether this is pityriasis rosea or secondary syphilis.",
+            "en",
+        ),
+    ],
+)
+def test_a_yes_or_no_taken_back_in_the_same_answer_is_a_hedge(question, ref, cand, lang):
+    assert score(question, ref, cand, qtype="judgment", lang=lang) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("question", "cand"),
+    [
+        ("Is this consistent with impetigo?", "Maybe impetigo, maybe eczema herpeticum, maybe contact dermatitis."),
+        ("Is this consistent with impetigo?", "It could be impetigo or it could be tinea."),
+        ("这是否符合带状疱疹？", "可能是带状疱疹，也可能是单纯疱疹，或者接触性皮炎。"),
+    ],
+)
+def test_alternatives_instead_of_a_yes_or_no_commit_to_neither(question, cand):
+    assert score(question, "Yes", cand, qtype="judgment") == 0.0
+
+
+def test_a_plain_commitment_is_still_read_as_yes():
+    assert score("Is this consistent with impetigo?", "Yes", "Yes, most likely impetigo.", qtype="judgment") == 1.0
+    assert score("这是否为银屑病？", "是", "是的，考虑银屑病。", qtype="judgment", lang="zh") == 1.0
+
+
+@pytest.mark.parametrize(
+    ("question", "ref", "cand"),
+    [
+        (
+            "Is the papule on the upper eyelid rather than on the eyebrow?",
+            "Yes, it is on the upper eyelid",
+            "It sits on the upper eyelid, just below the brow.",
+        ),
+        (
+            "Is the erosion on the gingiva rather than on the buccal mucosa?",
+            "Yes, on the gingiva",
+            "It's on the gums.",
+        ),
+    ],
+)
+def test_stating_the_references_content_without_yes_reads_as_yes(question, ref, cand):
+    assert score(question, ref, cand, qtype="judgment", ability="spatial_relation") == 1.0
+
+
+# ---------------------------------------------------------------- opposite alternatives
+
+
+@pytest.mark.parametrize(
+    ("attribute", "question", "ref", "cand", "lang"),
+    [
+        ("boundary", "What is the border like?", "well-defined", "well-defined or ill-defined", "en"),
+        ("boundary", "皮损边界如何？", "边界不清", "边界清楚或不清都有可能", "zh"),
+        ("quantity", "Is it solitary or multiple?", "multiple", "Either solitary or multiple", "en"),
+        ("quantity", "皮损单发还是多发？", "多发", "多发或者单发", "zh"),
+    ],
+)
+def test_opposite_answers_offered_as_equals_score_0(attribute, question, ref, cand, lang):
+    assert score(question, ref, cand, ability="attribute_recognition", attribute=attribute, lang=lang) == 0.0
+
+
+def test_two_non_opposite_alternatives_are_still_half():
+    assert score("What color is it?", "red", "red or purple", ability="attribute_recognition", attribute="color") == 0.5
