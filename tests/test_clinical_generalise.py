@@ -117,3 +117,69 @@ def test_opposite_answers_offered_as_equals_score_0(attribute, question, ref, ca
 
 def test_two_non_opposite_alternatives_are_still_half():
     assert score("What color is it?", "red", "red or purple", ability="attribute_recognition", attribute="color") == 0.5
+
+
+# ---------------------------------------------------------------- 2. counts before number words
+
+
+def qty(ref, cand, question="How many lesions are there?", lang="en"):
+    return score(question, ref, cand, ability="attribute_recognition", attribute="quantity", lang=lang)
+
+
+@pytest.mark.parametrize(
+    ("ref", "cand", "expected"),
+    [
+        ("a single ulcer", "Three, one of them larger than the others.", 0.0),
+        ("solitary", "2 - one on the upper and one on the lower eyelid", 0.0),
+        ("one", "One, about 5 mm.", 1.0),
+        ("multiple", "five, one of them crusted", 1.0),
+        ("multiple", "Four.", 1.0),
+        ("numerous", "several", 1.0),
+    ],
+)
+def test_the_count_answered_comes_first(ref, cand, expected):
+    assert qty(ref, cand) == expected
+
+
+@pytest.mark.parametrize(
+    ("ref", "cand", "expected"),
+    [
+        ("单发", "两个，左右各一个", 0.0),
+        ("多发", "多颗", 1.0),
+        ("多发", "数处", 1.0),
+        ("3", "多枚", 0.5),
+    ],
+)
+def test_chinese_counts_and_any_classifier(ref, cand, expected):
+    assert qty(ref, cand, question="皮损有几个？", lang="zh") == expected
+
+
+# ---------------------------------------------------------------- 3. descriptor morphology
+
+
+def attr(attribute, ref, cand, question="Describe it.", lang="en"):
+    return score(question, ref, cand, ability="attribute_recognition", attribute=attribute, lang=lang)
+
+
+@pytest.mark.parametrize(
+    ("attribute", "ref", "cand", "lang"),
+    [
+        ("size", "黄豆大小", "像黄豆一样大", "zh"),
+        ("size", "硬币大小", "差不多一枚硬币那么大", "zh"),
+        ("size", "鸡蛋大小", "有鸡蛋那么大", "zh"),
+        ("shape", "环状", "环样", "zh"),
+        ("shape", "钱币状", "像钱币一样", "zh"),
+        ("shape", "线状", "线样的", "zh"),
+        ("size", "coin-sized", "about the size of a coin", "en"),
+        ("size", "palm-sized", "roughly the size of his palm", "en"),
+        ("shape", "ring-shaped", "ring-like", "en"),
+        ("shape", "line-like", "shaped like a line", "en"),
+    ],
+)
+def test_descriptor_variants_are_the_same_group(attribute, ref, cand, lang):
+    assert attr(attribute, ref, cand, lang=lang) == 1.0
+
+
+def test_a_variant_never_joins_another_group():
+    assert attr("size", "黄豆大小", "像鸡蛋一样大", lang="zh") == 0.0
+    assert attr("shape", "annular", "oval-shaped") == 0.0

@@ -264,7 +264,10 @@ class Comparer:
             return
         rm = part.mention
         mentions = cand.by_cat.get(rm.cat, [])
-        asserted = [m for m in mentions if not m.neg and not m.diff]
+        asserted = every = [m for m in mentions if not m.neg and not m.diff]
+        if rm.cat == "quantity" and len(asserted) > 1:
+            # the count answered comes first; later numbers describe it ("two, one on each side")
+            asserted = asserted[:1]
         negated = [m for m in mentions if m.neg]
         if rm.neg:
             if any(self.negation_matches(rm, m) for m in negated):
@@ -298,7 +301,7 @@ class Comparer:
                     best, why, best_m = 1.0, "negated opposite", m
                     break
         if best_m is not None and best >= 1.0 and not (denied is not None and why == "negated opposite"):
-            opposite = self._asserts_opposite(rm, asserted)
+            opposite = self._asserts_opposite(rm, every)
             if opposite is not None:  # "well-defined ... in places ill-defined": it says both
                 part.credit, part.status = 0.0, "contradicted"
                 part.note = f"asserts both '{best_m.text}' and its opposite '{opposite.text}'"

@@ -110,15 +110,62 @@ def _overrides(params: LocalParams) -> dict[tuple[str, frozenset[str]], float]:
     return out
 
 
+_ZH_FORM = ("状", "样", "形")
+_ZH_SIZE = ("大小", "那么大", "这么大", "一样大", "般大", "样大", "大")
+_ZH_CLASSIFIERS = "个处枚颗块片粒只条发"
+_EN_FORM = ("like", "shaped", "shape")
+_EN_SIZE = ("sized", "size")
+
+
+def variants(attr: str, term: str) -> list[str]:
+    """Morphological variants of one table term, so that a group is recognised however it is phrased:
+    X状 = X样 = X形 = 像X一样 (地图状, 地图样, 像地图一样); X大小 = X那么大 = 像X一样大 (巴掌那么大);
+    X-like = X-shaped = shaped like X; X-sized = the size of X; 多个 = 多条 = 多处 (any classifier)."""
+    out: list[str] = []
+    t = term.strip()
+    if not t.isascii():
+        if attr == "quantity" and len(t) == 2 and t[1] in _ZH_CLASSIFIERS:
+            out += [t[0] + c for c in _ZH_CLASSIFIERS]
+        if attr == "size":
+            stem = next((t[: -len(x)] for x in _ZH_SIZE if t.endswith(x) and len(t) - len(x) >= 2), None)
+            if stem:
+                out += [stem + x for x in _ZH_SIZE] + [f"像{stem}一样大", f"像{stem}那么大", f"有{stem}那么大"]
+        else:
+            stem = next((t[:-1] for x in _ZH_FORM if t.endswith(x) and len(t) >= 2), None)
+            if stem:
+                out += [stem + x for x in _ZH_FORM] + [f"像{stem}一样", f"{stem}一样", f"{stem}样的", f"{stem}状的"]
+        return out
+    words = t.replace("-", " ").split()
+    if len(words) < 2:
+        return out
+    if attr == "size" and words[-1] in _EN_SIZE:
+        stem = " ".join(words[:-1])
+        out += [f"{stem} {x}" for x in _EN_SIZE] + [f"size of {stem}", f"as big as {stem}", f"as large as {stem}"]
+    elif attr != "size" and words[-1] in _EN_FORM:
+        stem = " ".join(words[:-1])
+        out += [f"{stem} {x}" for x in _EN_FORM] + [f"shaped like {stem}", f"like {stem}"]
+    return out
+
+
 def compile_rubric(rubric: Rubric) -> Compiled:
     """Index the rubric's tables (uncached; use :func:`compiled`)."""
     tables: dict[str, TableSpec] = {}
     index = TermIndex()
     for attr, table in rubric.equivalences.tables().items():
         tables[attr] = _spec(attr, table)
+        own: dict[tuple[str, ...], set[str]] = {}
         for g in table.groups:
             for term in g.terms.all():
-                index.add(term_key(term), (attr, g.name))
+                own.setdefault(term_key(term), set()).add(g.name)
+        for g in table.groups:
+            for term in g.terms.all():
+                for variant in variants(attr, term):
+                    key = term_key(variant)
+                    if key and key not in own:  # a variant never overrides what the table itself says
+                        own[key] = {g.name}
+        for key, groups in own.items():
+            for group in sorted(groups):
+                index.add(key, (attr, group))
     return Compiled(
         rubric_id=rubric.id,
         rubric_sha=rubric.sha256,
