@@ -183,3 +183,53 @@ def test_descriptor_variants_are_the_same_group(attribute, ref, cand, lang):
 def test_a_variant_never_joins_another_group():
     assert attr("size", "黄豆大小", "像鸡蛋一样大", lang="zh") == 0.0
     assert attr("shape", "annular", "oval-shaped") == 0.0
+
+
+# ---------------------------------------------------------------- 5-8. lexicon classes
+
+
+def dx(ref, cand, question="What is the diagnosis?", lang="en"):
+    return score(question, ref, cand, ability="disease_diagnosis", lang=lang)
+
+
+def test_temple_is_the_temporal_region_in_lay_words():
+    q = "Where is the patch?"
+    assert score(q, "right temporal region", "right temple", ability="location_recognition") == 1.0
+    assert score("皮损在哪里？", "左颞部", "左边太阳穴", ability="location_recognition", lang="zh") == 1.0
+
+
+def test_an_unqualified_parent_disease_earns_parent_credit():
+    assert dx("mucous membrane pemphigoid", "pemphigoid") == 0.5
+    assert dx("mucous membrane pemphigoid", "cicatricial pemphigoid") == 1.0
+    assert dx("bullous pemphigoid", "BP") == 1.0
+
+
+def test_a_site_bound_class_is_a_broader_category_not_the_site_form():
+    # glossitis is itself a tongue disease: naming it for geographic tongue is the broader category
+    assert dx("benign migratory glossitis", "glossitis", question="What is this tongue condition?") == 0.5
+    assert dx("geographic tongue", "oral thrush", question="What is this tongue condition?") == 0.0
+
+
+def test_fungal_infection_is_a_broad_class_even_when_the_site_is_named():
+    assert (
+        dx("onychomycosis", "a fungal infection", question="What is the diagnosis of the thickened fingernail?") == 0.5
+    )
+
+
+def test_british_spellings_fold():
+    assert dx("seborrheic keratosis", "seborrhoeic keratosis") == 1.0
+    assert dx("seborrheic dermatitis", "seborrhoeic eczema") == 1.0
+
+
+def test_behavioural_therapies_form_a_tree():
+    q = "How should this nail-biting habit be managed?"
+    assert score(q, "habit reversal training", "behavioural therapy", ability="suggestion_treatment") == 0.5
+    assert score(q, "cognitive behavioral therapy", "psychotherapy", ability="suggestion_treatment") == 0.5
+    assert score(q, "behavioral therapy", "habit-reversal therapy", ability="suggestion_treatment") == 1.0
+    assert score(q, "行为治疗", "习惯逆转训练", ability="suggestion_treatment", lang="zh") == 1.0
+
+
+def test_on_top_of_is_on_the_surface_not_above():
+    q = "Where are the scales relative to the plaque?"
+    assert score(q, "on the surface of the plaque", "on top of it", ability="spatial_relation") == 1.0
+    assert score(q, "overlying the plaque", "sitting atop the plaque", ability="spatial_relation") == 1.0

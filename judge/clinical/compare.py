@@ -137,7 +137,9 @@ class Comparer:
         if b in ca.ancestors:  # candidate broader
             if cb.generic:
                 return 0.0, "too general"
-            if cat == "disease" and not cb.broad and self._site_stated(a, direct=b in ca.parents):
+            # the disease named without its site form ("lichen planus" for oral lichen planus), not a
+            # site-bound class of its own (glossitis for geographic tongue)
+            if cat == "disease" and not cb.broad and cb.site is None and self._site_stated(a, direct=b in ca.parents):
                 return 1.0, "site-specific form, and the site is stated"
             if b in ca.parents and ca.parent_full:
                 return 1.0, "same region" if cat == "site" else "same class"

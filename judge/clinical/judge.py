@@ -46,7 +46,7 @@ from judge.models import Case
 from judge.rubrics import Rubric
 
 ENGINE = "clinical-local"
-ENGINE_VERSION = "1.2.0"
+ENGINE_VERSION = "1.3.0"
 """Bump on any behaviour change: it is part of the verdict cache key."""
 
 ALL = frozenset(PART_CATS) - {"relation"}
