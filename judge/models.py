@@ -73,6 +73,17 @@ def split_letters(answer: str | list[str]) -> list[str]:
     return letters
 
 
+def normalize_options(options: dict[str, str] | None) -> dict[str, str] | None:
+    """Upper-case MCQ option keys; each must be one letter A-Z."""
+    if options is None:
+        return None
+    fixed = {k.strip().upper(): v for k, v in options.items()}
+    bad = [k for k in fixed if not (len(k) == 1 and "A" <= k <= "Z")]
+    if bad:
+        raise ValueError(f"option keys must be single letters A-Z, got {bad}")
+    return fixed
+
+
 def _check_score(value: float | None) -> float | None:
     if value is None:
         return None
@@ -117,13 +128,7 @@ class BenchmarkItem(_Strict):
     @field_validator("options")
     @classmethod
     def _upper_letters(cls, options: dict[str, str] | None) -> dict[str, str] | None:
-        if options is None:
-            return None
-        fixed = {k.strip().upper(): v for k, v in options.items()}
-        bad = [k for k in fixed if not (len(k) == 1 and "A" <= k <= "Z")]
-        if bad:
-            raise ValueError(f"option keys must be single letters A-Z, got {bad}")
-        return fixed
+        return normalize_options(options)
 
     @model_validator(mode="after")
     def _check_kind(self) -> BenchmarkItem:

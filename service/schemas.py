@@ -10,7 +10,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
-from judge.models import Ability, Attribute, Case, Language, QuestionType, Split, detect_language, split_letters
+from judge.models import (
+    Ability,
+    Attribute,
+    Case,
+    Language,
+    QuestionType,
+    Split,
+    detect_language,
+    normalize_options,
+    split_letters,
+)
 
 JobState = Literal["queued", "running", "complete", "failed"]
 
@@ -50,13 +60,7 @@ class ScoreItem(_Request):
     @field_validator("options")
     @classmethod
     def _letters(cls, options: dict[str, str] | None) -> dict[str, str] | None:
-        if options is None:
-            return None
-        fixed = {k.strip().upper(): v for k, v in options.items()}
-        bad = [k for k in fixed if not (len(k) == 1 and "A" <= k <= "Z")]
-        if bad:
-            raise ValueError(f"option keys must be single letters A-Z, got {bad}")
-        return fixed
+        return normalize_options(options)
 
     @model_validator(mode="after")
     def _check_kind(self) -> ScoreItem:
