@@ -161,8 +161,10 @@ _KEEP = frozenset(
 # Chinese numerals (only where a unit, classifier or size word follows).
 _ZH_DIGIT = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _ZH_NUM = re.compile(
-    r"[零一二两三四五六七八九十]+(?:点[零一二三四五六七八九]+)?(?=(?:毫米|厘米|公分|个|处|枚|颗|块|片|粒|只|条|mm|cm|\s*(?:毫米|厘米)))"
+    r"[零一二两三四五六七八九十]+(?:点[零一二三四五六七八九]+)?(?=\s*(?:毫米|厘米|公分|个|处|枚|颗|块|片|粒|只|条|mm|cm))"
 )
+# a whole answer that is a Chinese numeral ("三", "两个", "十二处"): a count
+_ZH_NUM_ALONE = re.compile(r"^\s*[零一二两三四五六七八九十]{1,3}(?=\s*(?:[个处枚颗块片粒只条])?\s*[.。!！]?\s*$)")
 _ZH_HALF = re.compile(r"半(?=(?:毫米|厘米|公分))")
 
 
@@ -195,7 +197,7 @@ def _zh_numerals(text: str) -> str:
             return m.group(0)
         return f"{v:g}"
 
-    return _ZH_HALF.sub("0.5", _ZH_NUM.sub(sub, text))
+    return _ZH_HALF.sub("0.5", _ZH_NUM.sub(sub, _ZH_NUM_ALONE.sub(sub, text)))
 
 
 _DASHES = str.maketrans(
