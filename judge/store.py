@@ -67,6 +67,21 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db["verdicts"].create_index(["cache_key"])
 
 
+def _enable_wal(conn: sqlite3.Connection, attempts: int = 50) -> None:
+    """Put the file in WAL mode (it stays so). Switching needs a moment alone with the file and
+    SQLite answers "locked" at once, without waiting, while another connection is switching too:
+    retry briefly instead of failing the second of two processes opening a new store together."""
+    for attempt in range(attempts):
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.02 * (attempt + 1))
+
+
 class Store:
     """The project's database. Open with :meth:`open`; use from one thread."""
 
@@ -83,7 +98,7 @@ class Store:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
                 db = sqlite_utils.Database(conn)
-                db.execute("PRAGMA journal_mode=WAL")
+                _enable_wal(conn)
                 db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=30000")
             store = cls(db)
