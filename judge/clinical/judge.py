@@ -38,7 +38,7 @@ from judge.clinical.compare import FOCUS, PART_CATS, Comparer, Part, build_parts
 from judge.clinical.hedging import disease_answer, distinct_mentions, or_alternatives
 from judge.clinical.lexicon import get_lexicon
 from judge.clinical.mentions import Analysis, Mention, analyze
-from judge.clinical.polarity import explicit_polarity, withdrawn_commitment
+from judge.clinical.polarity import asked_predicate, echo_polarity, explicit_polarity, withdrawn_commitment
 from judge.clinical.screens import addresses_grader, refusal_spans
 from judge.clinical.tables import Compiled, compiled
 from judge.clinical.text import has_content, normalize
@@ -46,7 +46,7 @@ from judge.models import Case
 from judge.rubrics import Rubric
 
 ENGINE = "clinical-local"
-ENGINE_VERSION = "1.3.0"
+ENGINE_VERSION = "1.4.0"
 """Bump on any behaviour change: it is part of the verdict cache key."""
 
 ALL = frozenset(PART_CATS) - {"relation"}
@@ -139,7 +139,8 @@ def judge_case(case: Case, rubric: Rubric) -> Outcome:
     danger = _dangerous(cand, lex)
     if danger:
         return Outcome(0.0, f"dangerous advice: '{danger}'")
-    spans = refusal_spans(norm)
+    asked = asked_predicate(normalize(case.question)) if case.question and case.question_type == "judgment" else ""
+    spans = refusal_spans(norm, asked)
     refused = bool(spans)
     if refused:
         cand = _drop_spans(cand, spans)
@@ -166,12 +167,14 @@ def judge_case(case: Case, rubric: Rubric) -> Outcome:
         return Outcome(0.0, "refusal / non-answer: the answer commits to nothing")
 
     best: Outcome | None = None
+    shown = len(refs) > 1
+    refs = _with_gloss_variants(refs)
     for ref_text in refs:
         ref = _analysis(ref_text, ct)
         if counts:
             ref = _with_numbers(ref)
         out = _score_reference(ref, ref_text, cand, ctx, judgment)
-        if len(refs) > 1:
+        if shown:
             out.rationale = f"vs '{_short(ref_text, 40)}': {out.rationale}"
         if best is None or (out.score or 0.0) > (best.score or 0.0):
             best = out
@@ -184,6 +187,22 @@ def judge_case(case: Case, rubric: Rubric) -> Outcome:
 
 
 # ---------------------------------------------------------------------------- one reference
+
+_GLOSS = re.compile(r"\s*[(（]([^()（）]{1,40})[)）]\s*$")
+
+
+def _with_gloss_variants(refs: list[str]) -> list[str]:
+    """A short reference ending in a parenthetical gloss ("serpiginous (wavy linear)", "symmetric
+    (both legs)") is met by either wording: the gloss is an alternative, not an extra required part."""
+    out = list(refs)
+    for r in refs:
+        m = _GLOSS.search(r)
+        if m is None:
+            continue
+        head = r[: m.start()].strip()
+        if head and len(head.split()) <= 3 and len(head) <= 24:
+            out += [v for v in (head, m.group(1).strip()) if v and v not in out]
+    return out
 
 
 @lru_cache(maxsize=8192)
@@ -478,6 +497,8 @@ def _infer_polarity(a: Analysis, ctx: _Ctx) -> int:
 def _judgment(ref: Analysis, rp: int, cand: Analysis, ctx: _Ctx) -> Outcome:
     params = ctx.ct.params
     cp, _ = explicit_polarity(cand)
+    if cp == 0 and ctx.case.question:
+        cp = echo_polarity(normalize(ctx.case.question), cand.norm)
     inferred = False
     word = {1: "yes", -1: "no"}
     if cp == 0:

@@ -20,9 +20,34 @@ from judge.clinical.mentions import Analysis
 from judge.clinical.text import HARD_BREAKS, SOFT_BREAKS
 
 _EN_POS = frozenset(
-    {"yes", "yeah", "yep", "correct", "true", "affirmative", "indeed", "certainly", "definitely", "absolutely", "right"}
+    {
+        "y",
+        "yup",
+        "yea",
+        "yes",
+        "yeah",
+        "yep",
+        "correct",
+        "true",
+        "affirmative",
+        "indeed",
+        "certainly",
+        "definitely",
+        "absolutely",
+        "right",
+    }
 )
-_EN_NEG = frozenset({"no", "nope", "false", "incorrect", "negative", "wrong"})
+_EN_NEG = frozenset({"n", "nah", "no", "nope", "false", "incorrect", "negative", "wrong"})
+_EN_LETTER = frozenset({"y", "n"})
+"""Single letters answer only as the whole answer ("Y", "N.")."""
+# advice declined answers no: "Not recommended.", "Not advisable - ...", 不建议, 不推荐, 没必要
+_EN_ADVICE_NO = re.compile(
+    r"^\W*(?:no[,.]?\s+)?(?:it is\s+|this is\s+|that is\s+)?(?:not|never)\s+(?:recommended|advised|advisable|"
+    r"necessary|needed|required|indicated|safe|appropriate|a good idea|suggested)\b"
+)
+_ZH_ADVICE_NO = re.compile(
+    r"^\W*(?:不建议|不推荐|不宜|不适合|不适宜|不可取|不应|不应该|没必要|没有必要|无需|无须|不必要|不需|不主张)"
+)
 # a "no" that answers is followed by a pause or a clause of its own, not by the noun it negates
 _EN_AFTER_NO = frozenset(
     {
@@ -70,6 +95,11 @@ def explicit_polarity(a: Analysis) -> tuple[int, bool]:
     found: list[int] = []
     if _BOTH_EN.search(a.norm) or _BOTH_ZH.search(a.norm):
         return 0, True
+    if _EN_ADVICE_NO.match(a.norm) or _ZH_ADVICE_NO.match(a.norm):
+        return -1, False
+    words = [t for t in toks if t.kind != "p"]
+    if len(words) == 1 and words[0].norm in _EN_LETTER:
+        return (1 if words[0].norm == "y" else -1), False
     clause_start = True
     for i, t in enumerate(toks):
         if t.kind == "p":
@@ -78,8 +108,10 @@ def explicit_polarity(a: Analysis) -> tuple[int, bool]:
         nxt = toks[i + 1] if i + 1 < n else None
         standalone = nxt is None or (nxt.kind == "p" and nxt.norm in HARD_BREAKS | SOFT_BREAKS)
         if t.kind == "w":
-            if t.norm in _EN_POS and (clause_start or standalone) and (t.norm != "right" or standalone):
-                if t.norm in ("yes", "yeah", "yep") or standalone:
+            if t.norm in _EN_LETTER:
+                pass
+            elif t.norm in _EN_POS and (clause_start or standalone) and (t.norm != "right" or standalone):
+                if t.norm in ("yes", "yeah", "yep", "yup", "yea") or standalone:
                     found.append(1)
             elif t.norm in _EN_NEG and (standalone or (clause_start and nxt is not None and nxt.norm in _EN_AFTER_NO)):
                 if t.norm != "negative" or standalone:
@@ -105,6 +137,36 @@ def _zh_standalone(toks: tuple, i: int) -> int:
     if after is not None and after.kind == "c" and after.norm not in _ZH_STANDALONE_END:
         return 0
     return -1 if m.group("neg") else 1
+
+
+_ZH_ASKED = re.compile(
+    r"(?:是否|是不是|有没有|有无|能否|可否)([\u4e00-\u9fff]{1,4}?)(?:[?？。,，]|吗|$)|([\u4e00-\u9fff]{2})吗[?？]?\s*$"
+)
+_ZH_ECHO_NEG = ("不", "没有", "没", "未", "无", "非")
+
+
+def echo_polarity(question_norm: str, cand_norm: str) -> int:
+    """A Chinese answer that echoes the predicate asked: 边界是否清楚？ 不清楚 (-1) / 清楚 (+1)."""
+    m = _ZH_ASKED.search(question_norm)
+    if not m:
+        return 0
+    pred = (m.group(1) or m.group(2) or "")[:2]
+    if not pred:
+        return 0
+    ans = cand_norm.lstrip(" ,.;:!?，。：")
+    head = pred[:2] if len(pred) >= 2 else pred
+    for neg in _ZH_ECHO_NEG:
+        if ans.startswith(neg + head):
+            return -1
+    if ans.startswith(head):
+        return 1
+    return 0
+
+
+def asked_predicate(question_norm: str) -> str:
+    """The Chinese predicate a yes/no question asks about (边界是否清楚 -> 清楚), or ''."""
+    m = _ZH_ASKED.search(question_norm)
+    return ((m.group(1) or m.group(2) or "")[:2]) if m else ""
 
 
 # A yes/no taken back in the same answer: the other answer offered as just as likely ("Yes, though it

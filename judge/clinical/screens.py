@@ -93,12 +93,22 @@ def addresses_grader(norm: str) -> str | None:
     return m.group(0).strip() if m else None
 
 
-def refusal_spans(norm: str) -> list[tuple[int, int]]:
-    """Character spans of refusal clauses (from the refusal phrase's clause start to its end)."""
+_ATTRIBUTE_NEG = re.compile(r"^[,.;!?\s]*不(清楚|清晰|确定)$")
+
+
+def refusal_spans(norm: str, asked: str = "") -> list[tuple[int, int]]:
+    """Character spans of refusal clauses (from the refusal phrase's clause start to its end).
+
+    ``asked``: the predicate a yes/no question asks about; "边界是否清楚？" answered "不清楚" is the
+    attribute answer "not clear", not a refusal ("我不清楚" still is).
+    """
     if _BARE_REFUSAL.match(norm):
         return [(0, len(norm))]
     out = []
     for m in _REFUSAL.finditer(norm):
+        attr = _ATTRIBUTE_NEG.match(m.group(0)) if asked else None
+        if attr is not None and asked.startswith(attr.group(1)[:1]) and attr.group(1) in asked:
+            continue
         start = m.start()
         back = max((x.end() for x in _CLAUSE_END.finditer(norm, 0, start)), default=0)
         end_m = _CLAUSE_END.search(norm, m.end())

@@ -221,6 +221,14 @@ _DASHES = str.maketrans(
     }
 )
 _SPACES = re.compile(r"[ \t\r\f\v]+")
+_ACCENTED = re.compile(r"[\u00c0-\u00ff\u0100-\u024f]")
+
+
+def _fold_accent(m: re.Match[str]) -> str:
+    base = unicodedata.normalize("NFKD", m.group(0))[0]
+    return base if base.isascii() else m.group(0)
+
+
 _HAS_ZH_NUM = re.compile(r"[零一二两三四五六七八九十半]")
 _ABBREV_DOTS = re.compile(r"\b(?:e\.g|i\.e|etc|vs|approx|ca)\.")
 _SPACED_DASH = re.compile(r"(?<=\w)\s+-{1,2}\s+(?=\w)")
@@ -238,6 +246,8 @@ def normalize(text: str) -> str:
     text = text[:MAX_CHARS]
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text).translate(_DASHES).translate(_TRAD)
+        if _ACCENTED.search(text):  # perlèche = perleche, café-au-lait = cafe-au-lait
+            text = _ACCENTED.sub(_fold_accent, text)
     text = text.lower()
     if "'" in text:
         for pattern, repl in _CONTRACTIONS:
@@ -316,7 +326,7 @@ def tokenize(text: str) -> tuple[Token, ...]:
             continue
         paren = depth > 0
         if kind == "w":
-            if tok in _ARTICLES:
+            if tok in _ARTICLES and tok not in upper_words:  # "AN" is acanthosis nigricans, not an article
                 continue
             out.append(Token(stem(tok), m.start(), m.end(), "w", tok in upper_words, paren))
         elif kind == "c":
