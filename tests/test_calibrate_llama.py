@@ -5,6 +5,8 @@ from PyPI). Skipped when no server answers at ``$JUDGE_LLAMA_URL`` (default
 http://127.0.0.1:8081/v1), so CI never depends on it. ``$JUDGE_LLAMA_MODEL`` is the litellm model
 string (default ``openai/smollm2``). A 135M model is a poor judge: the test checks the loop - the
 budget holds, the split is honoured, a draft with figures is written - not the figures themselves.
+It starts from v2 (no equivalence tables): v3's ~4,400-token prompt takes minutes per call on two
+CPU cores, v2's shares its prefix across calls and takes seconds.
 """
 
 from __future__ import annotations
@@ -72,10 +74,10 @@ def test_calibration_end_to_end_on_a_small_local_model(tmp_path, monkeypatch, st
     files = {k: str(write_jsonl(tmp_path / f"{k}.jsonl", v)) for k, v in parts.items()}
     started = time.time()
     result = calibrate(
-        "v3",
+        "v2",  # no equivalence tables: a prompt short enough for a 135M model on a CPU (llama.cpp reuses the prefix)
         store=store,
         backend=MODEL,
-        backend_options={"api_base": URL, "timeout": 300, "max_tokens": 120, "max_retries": 1},
+        backend_options={"api_base": URL, "timeout": 300, "max_tokens": 64, "max_retries": 1},
         budget=BUDGET,
         concurrency=1,
         n_boot=100,
@@ -86,7 +88,7 @@ def test_calibration_end_to_end_on_a_small_local_model(tmp_path, monkeypatch, st
         f"\nllama calibration in {seconds:.0f} s\n{result.table()}\nLM calls: {result.lm_calls}\nnotes: {result.notes}"
     )
     assert result.lm_calls["optimizer"]["issued"] <= BUDGET
-    v4 = load_rubric("v4")
-    assert v4.status == "draft" and v4.provenance["backend"] == MODEL
-    assert not set(v4.provenance["split"]["test"]) - {r["id"] for r in parts["test"]}
+    new = load_rubric(result.rubric)
+    assert new.status == "draft" and new.derived_from == "v2" and new.provenance["backend"] == MODEL
+    assert set(new.provenance["split"]["test"]) == {r["id"] for r in parts["test"]}
     assert set(result.figures) == {"dev", "test"}
