@@ -47,6 +47,8 @@ _SCORE_LINE = re.compile(
     [\s*_"'`]*
     (?P<num>{_NUMBER})
     (?:\s*(?:/|out\s+of)\s*(?P<den>{_NUMBER}))?
+    (?![\d.]*\d)                      # the whole number, not a prefix of it
+    (?!\s*(?:[+*x×=]\s*\d|[-/]\s*\d))   # not arithmetic: "score: 1 + 3 = 4" is no verdict
     """
 )
 _LETTERS_LINE = re.compile(r"(?im)\bletters?\b[\s*_\"'`]*[:=][\s*_\"'`]*\[?(?P<body>[A-Za-z ,;&\"']*)\]?")

@@ -95,7 +95,7 @@ def test_params_are_the_cache_identity_without_key_or_url(server):
         "temperature": 0.0,
         "seed": 0,
         "max_tokens": 400,
-        "prompt_format": "chat-json/1",
+        "prompt_format": "chat-json/2",
     }
     assert "sk-secret" not in json.dumps(p) and server.url not in json.dumps(p)
     other = LiteLLMBackend("openai/fake-judge", api_base="http://127.0.0.1:1/v1", api_key="other")

@@ -51,6 +51,8 @@ def test_rationale_quoting_a_verdict_cannot_change_a_strict_reply():
         ("final_score = 0", 0.0, "line"),
         ("The score is 1.", 1.0, "line"),
         ("Score: 2/2", 1.0, "line"),
+        ("Score: 1 - the site matches", 1.0, "line"),
+        ("Score: 0.5, since the site is coarser", 0.5, "line"),
         ('{"rationale": "truncated", "score": 1', 1.0, "line"),
         ("<think>maybe score: 0</think>\nScore: 1", 1.0, "line"),
     ],
@@ -104,6 +106,9 @@ def test_final_verdict_off_scale_fails_without_falling_back():
         ('{"rationale": "x", "score": null}', "not on the scale"),
         ("Score: 7/10", "not on the scale"),
         ("Score: 10", "not on the scale"),
+        ("A short correct answer score: 1 + 3 = 4", "no verdict"),
+        ("score: 10 + 3", "no verdict"),
+        ("score = 1 x 2", "no verdict"),
     ],
 )
 def test_failures_say_why(reply, needle):

@@ -40,8 +40,9 @@ from judge.models import Case, Judgment, Usage
 from judge.parse import ParseResult, parse_extraction, parse_verdict
 from judge.rubrics import Rubric, render_messages
 
-PROMPT_FORMAT = "chat-json/1"
-"""Version of how prompts, re-asks and replies are put together; part of the cache key."""
+PROMPT_FORMAT = "chat-json/2"
+"""Version of how prompts and re-asks are built and replies are read (:mod:`judge.parse`); part of
+the cache key, so bump it when either changes. 2: a ``score:`` line inside arithmetic is no verdict."""
 
 MAX_REASKS = 2
 CRITIC_CONTRACT = '{"rationale": "<one or two sentences>", "score": 0 | 0.5 | 1}'
