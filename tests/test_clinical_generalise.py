@@ -7,27 +7,12 @@ languages, so that they test the rule and not the string.
 from __future__ import annotations
 
 import pytest
-
-from judge.backends.local import LocalBackend
-from judge.models import Case
-from judge.rubrics import load_rubric
-
-BACKEND = LocalBackend()
-V3 = load_rubric("v3")
+from test_local_judge import judge
 
 
-def score(question, ref, cand, *, ability=None, qtype="short_answer", attribute=None, lang="en"):
-    refs = ref if isinstance(ref, list) else [ref]
-    case = Case(
-        question=question,
-        references=refs,
-        candidate=cand,
-        ability=ability,
-        question_type=qtype,
-        attribute=attribute,
-        language=lang,
-    )
-    return BACKEND.judge_sync(case, V3).score
+def score(question, ref, cand, **kw):
+    """The embedded judge's score under v3 (see ``test_local_judge.judge``)."""
+    return judge(question, ref, cand, **kw).score
 
 
 # ---------------------------------------------------------------- 1. judgment commitment

@@ -6,27 +6,12 @@ None of these strings come from that set: other words, sites, diseases and both 
 from __future__ import annotations
 
 import pytest
-
-from judge.backends.local import LocalBackend
-from judge.models import Case
-from judge.rubrics import load_rubric
-
-BACKEND = LocalBackend()
-V3 = load_rubric("v3")
+from test_local_judge import judge
 
 
-def score(question, ref, cand, *, ability=None, qtype="short_answer", attribute=None, lang="en"):
-    refs = ref if isinstance(ref, list) else [ref]
-    case = Case(
-        question=question,
-        references=refs,
-        candidate=cand,
-        ability=ability,
-        question_type=qtype,
-        attribute=attribute,
-        language=lang,
-    )
-    return BACKEND.judge_sync(case, V3).score
+def score(question, ref, cand, **kw):
+    """The embedded judge's score under v3 (see ``test_local_judge.judge``)."""
+    return judge(question, ref, cand, **kw).score
 
 
 @pytest.mark.parametrize(
@@ -79,14 +64,7 @@ def test_abbreviations_and_eponyms(ref, cand):
 
 
 def test_unknown_all_caps_abbreviation_is_judged_not_empty():
-    case = Case(
-        question="What is the diagnosis?",
-        references=["psoriasis"],
-        candidate="XQZ",
-        ability="disease_diagnosis",
-        question_type="short_answer",
-    )
-    j = BACKEND.judge_sync(case, V3)
+    j = judge("What is the diagnosis?", "psoriasis", "XQZ", ability="disease_diagnosis")
     assert j.score == 0.0 and "empty" not in j.rationale
 
 
