@@ -188,7 +188,7 @@ class Scorer:
         self.stats["cached"] += sum(1 for kind, key, _ in plan if kind != "mcq" and key in cached)
         self._report(done, total)
         if todo:
-            waiting = {}
+            waiting: dict[str, int] = {}
             for kind, key, _ in plan:
                 if kind != "mcq" and key not in cached:
                     waiting[key] = waiting.get(key, 0) + 1

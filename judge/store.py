@@ -38,7 +38,7 @@ def migration(fn: Migration) -> Migration:
 
 @migration
 def m001_initial(db: sqlite_utils.Database) -> None:
-    db["judgments"].create(
+    db.table("judgments").create(
         {
             "cache_key": str, "score": float, "unscored_reason": str, "rationale": str,
             "raw_output": str, "extracted": str, "rubric": str, "rubric_sha": str,
@@ -46,14 +46,14 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         },
         pk="cache_key",
     )
-    db["runs"].create(
+    db.table("runs").create(
         {
             "id": str, "command": str, "args": str, "started_at": float, "finished_at": float,
             "status": str, "n_tasks": int, "summary": str,
         },
         pk="id",
     )
-    db["verdicts"].create(
+    db.table("verdicts").create(
         {
             "run_id": str, "item_id": str, "model": str, "backend": str, "ability": str,
             "question_type": str, "attribute": str, "language": str, "score": float,
@@ -64,7 +64,7 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         pk=("run_id", "item_id", "model", "backend"),
         foreign_keys=[("run_id", "runs", "id")],
     )
-    db["verdicts"].create_index(["cache_key"])
+    db.table("verdicts").create_index(["cache_key"])
 
 
 def _enable_wal(conn: sqlite3.Connection, attempts: int = 50) -> None:
@@ -121,17 +121,17 @@ class Store:
 
     def migrate(self) -> list[str]:
         """Apply the migrations not applied yet; returns their names."""
-        table = self.db["_migrations"]
+        table = self.db.table("_migrations")
         if not table.exists():
-            self.db["_migrations"].create({"name": str, "applied_at": float}, pk="name")
-        done = {row["name"] for row in self.db["_migrations"].rows}
+            self.db.table("_migrations").create({"name": str, "applied_at": float}, pk="name")
+        done = {row["name"] for row in self.db.table("_migrations").rows}
         applied = []
         for name, fn in MIGRATIONS:
             if name in done:
                 continue
             with self.transaction():
                 fn(self.db)
-                self.db["_migrations"].insert({"name": name, "applied_at": time.time()})
+                self.db.table("_migrations").insert({"name": name, "applied_at": time.time()})
             applied.append(name)
         return applied
 
@@ -198,7 +198,7 @@ class Store:
 
     def count_judgments(self) -> int:
         """How many judgments are cached."""
-        return self.db["judgments"].count
+        return self.db.table("judgments").count
 
     # -------------------------------------------------------------------- runs, verdicts
 
@@ -206,7 +206,7 @@ class Store:
         """Record a run as ``running``; returns its id."""
         run_id = uuid.uuid4().hex[:16]
         with self.transaction():
-            self.db["runs"].insert(
+            self.db.table("runs").insert(
                 {"id": run_id, "command": command, "args": json.dumps(args, default=str, sort_keys=True),
                  "started_at": time.time(), "finished_at": None, "status": "running", "n_tasks": n_tasks,
                  "summary": None}
@@ -216,7 +216,7 @@ class Store:
     def finish_run(self, run_id: str, status: str, summary: dict[str, Any] | None = None) -> None:
         """Mark a run ``complete`` or ``failed``."""
         with self.transaction():
-            self.db["runs"].update(
+            self.db.table("runs").update(
                 run_id,
                 {"status": status, "finished_at": time.time(),
                  "summary": json.dumps(summary, default=str) if summary is not None else None},
@@ -224,7 +224,7 @@ class Store:
 
     def run(self, run_id: str) -> dict[str, Any]:
         """One run's row."""
-        return self.db["runs"].get(run_id)
+        return self.db.table("runs").get(run_id)
 
     def add_verdicts(self, run_id: str, verdicts: Sequence[Verdict]) -> None:
         """Store a run's verdicts in one committed transaction."""
@@ -245,7 +245,7 @@ class Store:
 
     def verdict_rows(self, run_id: str) -> list[dict[str, Any]]:
         """A run's stored verdicts."""
-        return list(self.db["verdicts"].rows_where("run_id = ?", [run_id]))
+        return list(self.db.table("verdicts").rows_where("run_id = ?", [run_id]))
 
     def close(self) -> None:
         """Close the connection."""
@@ -255,7 +255,7 @@ class Store:
 @migration
 def m002_jobs(db: sqlite_utils.Database) -> None:
     """Whole-benchmark jobs of the HTTP service (``service/jobs.py``); files live in data_dir/jobs/<id>/."""
-    db["jobs"].create(
+    db.table("jobs").create(
         {
             "id": str, "state": str, "created_at": float, "started_at": float, "finished_at": float,
             "heartbeat_at": float, "owner": str, "attempts": int, "benchmark": str, "predictions": str,
@@ -264,4 +264,4 @@ def m002_jobs(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["jobs"].create_index(["state", "created_at"])
+    db.table("jobs").create_index(["state", "created_at"])
