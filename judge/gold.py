@@ -56,6 +56,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from judge.errors import InputError
+from judge.io import describe_validation_error
 from judge.models import Ability, GoldRating
 
 CANDIDATE_FIELDS: tuple[str, ...] = (
@@ -98,20 +99,11 @@ def _csv_rows(path: str | Path) -> Iterator[tuple[int, list[str]]]:
             raise InputError(f"malformed CSV ({exc})", path=str(path), line=reader.line_num) from None
 
 
-def _describe(error: ValidationError) -> str:
-    parts = []
-    for e in error.errors():
-        loc = ".".join(str(x) for x in e["loc"])
-        msg = f"{e['msg']}, got {e.get('input')!r}" if e["type"] == "literal_error" else e["msg"]
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(parts)
-
-
 def _gold_row(fields: dict[str, Any], ratings: dict[str, float | None], path: str, line: int) -> GoldRating:
     try:
         return GoldRating.model_validate({**fields, "ratings": ratings})
     except ValidationError as exc:
-        raise InputError(_describe(exc), path=path, line=line) from None
+        raise InputError(describe_validation_error(exc), path=path, line=line) from None
 
 
 def _score(cell: str, what: str, path: str, line: int) -> float | None:

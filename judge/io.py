@@ -29,7 +29,8 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _describe(error: ValidationError) -> str:
+def describe_validation_error(error: ValidationError) -> str:
+    """A pydantic error as one line: `field: problem; field: problem`."""
     parts = []
     for e in error.errors():
         loc = ".".join(str(x) for x in e["loc"])
@@ -67,7 +68,7 @@ def read_models(path: str | Path, model: type[M]) -> list[tuple[int, M]]:
         try:
             rows.append((lineno, model.model_validate(obj)))
         except ValidationError as exc:
-            raise InputError(_describe(exc), path=str(path), line=lineno) from None
+            raise InputError(describe_validation_error(exc), path=str(path), line=lineno) from None
     if not rows:
         raise InputError("the file holds no records", path=str(path))
     return rows
