@@ -19,6 +19,14 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from judge.limits import (
+    MAX_CANDIDATE_CHARS,
+    MAX_ID_CHARS,
+    MAX_OPTION_CHARS,
+    MAX_QUESTION_CHARS,
+    references_problem,
+)
+
 Ability = Literal[
     "lesion_recognition",
     "location_recognition",
@@ -74,14 +82,25 @@ def split_letters(answer: str | list[str]) -> list[str]:
 
 
 def normalize_options(options: dict[str, str] | None) -> dict[str, str] | None:
-    """Upper-case MCQ option keys; each must be one letter A-Z."""
+    """Upper-case MCQ option keys; each must be one letter A-Z, each text within the limit."""
     if options is None:
         return None
     fixed = {k.strip().upper(): v for k, v in options.items()}
-    bad = [k for k in fixed if not (len(k) == 1 and "A" <= k <= "Z")]
+    bad = [k[:20] for k in fixed if not (len(k) == 1 and "A" <= k <= "Z")]
     if bad:
-        raise ValueError(f"option keys must be single letters A-Z, got {bad}")
+        raise ValueError(f"option keys must be single letters A-Z, got {bad[:5]}")
+    long = [k for k, v in fixed.items() if len(v) > MAX_OPTION_CHARS]
+    if long:
+        raise ValueError(f"option {long[0]} is over the limit of {MAX_OPTION_CHARS} characters")
     return fixed
+
+
+def check_references(refs: list[str]) -> list[str]:
+    """``refs`` when within the limits on count and total length, else a ValueError naming the limit."""
+    problem = references_problem(refs)
+    if problem:
+        raise ValueError(problem)
+    return refs
 
 
 def _check_score(value: float | None) -> float | None:
@@ -99,11 +118,13 @@ class _Strict(BaseModel):
 class BenchmarkItem(_Strict):
     """One benchmark question and its reference answer."""
 
-    id: str = Field(min_length=1, description="Unique item id within the benchmark file.")
+    id: str = Field(min_length=1, max_length=MAX_ID_CHARS, description="Unique item id within the benchmark file.")
     split: Split = Field(description="`val` or `test`.")
     ability: Ability = Field(description="Which of the 7 abilities the question measures.")
     question_type: QuestionType = Field(description="`mcq`, `judgment`, `fill_blank` or `short_answer`.")
-    question: str = Field(min_length=1, description="The question text shown to the model.")
+    question: str = Field(
+        min_length=1, max_length=MAX_QUESTION_CHARS, description="The question text shown to the model."
+    )
     options: dict[str, str] | None = Field(
         default=None, description="MCQ only: option letter -> option text."
     )
@@ -123,7 +144,9 @@ class BenchmarkItem(_Strict):
     prediction: str | None = Field(
         default=None, description="A model's raw output, when the benchmark file carries predictions."
     )
-    model: str | None = Field(default=None, description="Name of the model that gave `prediction`.")
+    model: str | None = Field(
+        default=None, max_length=MAX_ID_CHARS, description="Name of the model that gave `prediction`."
+    )
 
     @field_validator("options")
     @classmethod
@@ -147,6 +170,7 @@ class BenchmarkItem(_Strict):
             refs = self.references
             if not refs:
                 raise ValueError("the reference answer is empty")
+            check_references(refs)
         if self.prediction is not None and self.model is None:
             raise ValueError("an item that carries `prediction` must also name its `model`")
         return self
@@ -173,22 +197,22 @@ class BenchmarkItem(_Strict):
 class Prediction(_Strict):
     """One model's raw output for one benchmark item."""
 
-    id: str = Field(min_length=1, description="The benchmark item id this answers.")
-    model: str = Field(min_length=1, description="Name of the model (a column in the table).")
+    id: str = Field(min_length=1, max_length=MAX_ID_CHARS, description="The benchmark item id this answers.")
+    model: str = Field(min_length=1, max_length=MAX_ID_CHARS, description="Name of the model (a column in the table).")
     prediction: str = Field(description="The raw model output, unedited.")
 
 
 class GoldRating(_Strict):
     """A candidate answer rated by humans; one line of a gold JSONL file."""
 
-    id: str = Field(min_length=1, description="Unique id of this rated candidate.")
+    id: str = Field(min_length=1, max_length=MAX_ID_CHARS, description="Unique id of this rated candidate.")
     ability: Ability = Field(description="Which ability the question measures.")
     question_type: QuestionType = Field(description="Question type (open-ended types in practice).")
     attribute: Attribute | None = Field(default=None, description="Attribute asked about, if any.")
     language: Language | None = Field(default=None, description="`en` or `zh`; detected when absent.")
-    question: str = Field(min_length=1, description="The question.")
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, description="The question.")
     reference: str | list[str] = Field(description="Reference text, or a list of acceptable texts.")
-    candidate: str = Field(description="The answer that was rated.")
+    candidate: str = Field(max_length=MAX_CANDIDATE_CHARS, description="The answer that was rated.")
     ratings: dict[str, float | None] = Field(
         description="Rater id -> 0, 0.5 or 1.0 (null when that rater did not rate it)."
     )
@@ -199,7 +223,14 @@ class GoldRating(_Strict):
         checked = {rater: _check_score(v) for rater, v in ratings.items()}
         if not any(v is not None for v in checked.values()):
             raise ValueError("a rated candidate needs at least one rating")
+        if any(len(rater) > MAX_ID_CHARS for rater in checked):
+            raise ValueError(f"a rater id is over the limit of {MAX_ID_CHARS} characters")
         return checked
+
+    @model_validator(mode="after")
+    def _references_within_limits(self) -> GoldRating:
+        check_references(self.references)
+        return self
 
     @cached_property
     def references(self) -> list[str]:

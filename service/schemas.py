@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
+from judge.limits import MAX_CANDIDATE_CHARS, MAX_ID_CHARS, MAX_QUESTION_CHARS
 from judge.models import (
     Ability,
     Attribute,
@@ -17,6 +18,7 @@ from judge.models import (
     Language,
     QuestionType,
     Split,
+    check_references,
     detect_language,
     normalize_options,
     split_letters,
@@ -39,13 +41,15 @@ class _Response(BaseModel):
 class ScoreItem(_Request):
     """One answer to score: an open-ended answer against its reference, or an MCQ answer."""
 
-    id: str | None = Field(default=None, max_length=256, description="Caller's id, echoed back in the result.")
-    question: str = Field(min_length=1, description="The question.")
+    id: str | None = Field(default=None, max_length=MAX_ID_CHARS, description="Caller's id, echoed back in the result.")
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, description="The question.")
     reference: str | list[str] | None = Field(
         default=None,
         description="Open-ended: the reference answer, or a list of acceptable references (any one suffices).",
     )
-    candidate: str = Field(description="The answer to score (MCQ: the model's raw output).")
+    candidate: str = Field(
+        max_length=MAX_CANDIDATE_CHARS, description="The answer to score (MCQ: the model's raw output)."
+    )
     ability: Ability | None = Field(default=None, description="Which ability the question measures.")
     question_type: QuestionType | None = Field(
         default=None, description="`judgment`, `fill_blank`, `short_answer` (default) or `mcq` (default when `options` is given)."
@@ -79,6 +83,7 @@ class ScoreItem(_Request):
                 raise ValueError("`answer` is for mcq items; give the reference of an open-ended item in `reference`")
             if not self.references:
                 raise ValueError("`reference` is required (a non-empty string or list) for an open-ended item")
+            check_references(self.references)
         return self
 
     @property

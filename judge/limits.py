@@ -1,0 +1,34 @@
+"""Input limits: one place for how large a field may be.
+
+Every judge (the MCQ rules, the embedded clinical judge) is linear in its input, and these
+bounds keep the work per answer well under a second whatever the text holds. Files and HTTP
+requests are validated against them; a value over a limit is an error that names the limit,
+except a model's answer in a benchmark run, which is never an input error: an answer longer
+than :data:`MAX_CANDIDATE_CHARS` is a degenerate output and scores 0 with that reason
+(``docs/decisions/score_integrity.md``).
+"""
+
+from __future__ import annotations
+
+MAX_ID_CHARS = 256
+"""Item ids, gold ids, model names, rater ids."""
+MAX_QUESTION_CHARS = 10_000
+"""The question text."""
+MAX_REFERENCES = 256
+"""Acceptable references of one item (EVOUNA's TriviaQA has up to 185 aliases)."""
+MAX_REFERENCE_CHARS = 10_000
+"""All references of one item together."""
+MAX_OPTION_CHARS = 1_000
+"""One MCQ option's text (option keys are the letters A-Z, so at most 26 options)."""
+MAX_CANDIDATE_CHARS = 50_000
+"""A candidate answer (a model's raw output) as the judges read it: all of it, never a prefix."""
+
+
+def references_problem(refs: list[str]) -> str | None:
+    """Why a list of references breaks the limits, or ``None``."""
+    if len(refs) > MAX_REFERENCES:
+        return f"{len(refs)} references, over the limit of {MAX_REFERENCES}"
+    total = sum(len(r) for r in refs)
+    if total > MAX_REFERENCE_CHARS:
+        return f"references of {total} characters together, over the limit of {MAX_REFERENCE_CHARS}"
+    return None
