@@ -152,15 +152,20 @@ def score(
     click.echo(
         f"\nrubric {result.provenance['rubric']} ({result.provenance['rubric_sha'][:12]}), "
         f"backend {result.provenance['backend']}, run {result.run_id}: "
-        f"{s.get('mcq_rules', 0)} MCQ decided by rules, {s.get('computed', 0)} judged, "
-        f"{s.get('cached', 0)} from cache, {s.get('unscored', 0)} unscored"
+        f"{s.get('mcq_rules', 0)} MCQ decided by rules, {s.get('non_answers', 0) + len(result.missing)} non-answers "
+        f"counted as 0, {s.get('computed', 0)} judged, {s.get('cached', 0)} from cache, {s.get('unscored', 0)} unscored"
     )
     if result.usage.calls:
         from judge.usage import render_usage
 
         click.echo(render_usage(result.usage))
     if result.missing:
-        click.echo(f"{len(result.missing)} (item, model) pairs have no prediction: listed as unscored", err=True)
+        click.echo(f"{len(result.missing)} (item, model) pairs have no prediction: each counted as 0", err=True)
+    if not result.table.complete:
+        click.echo(
+            f"INCOMPLETE: {result.table.unscored} answers unscored (judge failures); rerun the same command to resume",
+            err=True,
+        )
     click.echo("wrote " + ", ".join(str(f) for f in files))
 
 

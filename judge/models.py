@@ -47,6 +47,18 @@ ATTRIBUTES: tuple[str, ...] = get_args(Attribute)
 OPEN_TYPES: tuple[str, ...] = ("judgment", "fill_blank", "short_answer")
 SCALE: tuple[float, ...] = (0.0, 0.5, 1.0)
 
+# Verdict methods of a model's non-answers: scored 0 without asking a judge (judge/scoring.py).
+METHOD_MISSING = "missing"
+"""The model gave no prediction for the item."""
+METHOD_EMPTY = "empty"
+"""The prediction is empty (whitespace only)."""
+METHOD_OVER_LIMIT = "over_limit"
+"""The prediction is longer than ``judge.limits.MAX_CANDIDATE_CHARS``."""
+METHOD_MCQ_UNREADABLE = "mcq:unreadable"
+"""No rule could read a choice from an MCQ answer and the backend cannot read free text."""
+NOT_ANSWERED: frozenset[str] = frozenset({METHOD_MISSING, METHOD_EMPTY})
+"""Methods of items the model did not answer at all (the table's coverage leaves them out)."""
+
 ABILITY_LABELS: dict[str, str] = {
     "lesion_recognition": "Lesion Rec.",
     "location_recognition": "Location Rec.",
@@ -340,7 +352,12 @@ class Verdict(BaseModel):
     unscored_reason: str | None = Field(default=None, description="Why it is unscored.")
     rationale: str = Field(default="", description="Short reason for the score.")
     raw_output: str = Field(default="", description="Raw judge reply.")
-    method: str = Field(description="How it was scored: `mcq:<rule>`, `mcq:llm`, `critic`.")
+    method: str = Field(
+        description=(
+            "How it was scored: `mcq:<rule>`, `mcq:llm`, `critic`, or a non-answer scored 0 without a judge: "
+            "`missing`, `empty`, `over_limit`, `mcq:unreadable`."
+        )
+    )
     extracted: list[str] | None = Field(default=None, description="MCQ: letters read from the answer.")
     rubric: str = Field(description="Rubric name and version, e.g. `clinical/v3`.")
     rubric_sha: str = Field(description="sha256 of the rubric file.")

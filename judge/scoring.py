@@ -3,10 +3,15 @@
 :class:`Scorer` takes :class:`Task` objects (one model's answer to one item) and returns one
 :class:`~judge.models.Verdict` each, in order:
 
-1. MCQ answers go through the rules of :mod:`judge.mcq`; what they cannot decide is sent to the
-   backend's ``extract`` (an LLM reads the answer); the embedded backend leaves it unscored.
-2. Open-ended answers go to the backend's ``judge`` under the rubric.
-3. Every backend result is cached in the store under the hash of what determines it
+1. A model's non-answer is scored 0 without asking any judge: an empty answer, an answer over
+   :data:`~judge.limits.MAX_CANDIDATE_CHARS` (and, in :func:`missing_verdicts`, no prediction at all).
+2. MCQ answers go through the rules of :mod:`judge.mcq`; what they cannot decide is sent to the
+   backend's ``extract`` (an LLM reads the answer). A backend that cannot read free text (the
+   embedded judge) counts an answer no rule can read as choosing nothing: 0.
+3. Open-ended answers go to the backend's ``judge`` under the rubric.
+4. Only a judge's failure (an error retries could not cure, a reply that stayed unparseable) is
+   unscored; see ``docs/decisions/score_integrity.md``.
+5. Every backend result is cached in the store under the hash of what determines it
    (rubric sha, backend spec and parameters, the case); identical cases are judged once;
    results are committed as they come, so a killed run resumes where it stopped.
 
@@ -31,7 +36,19 @@ from typing import Any
 
 from judge import mcq
 from judge.backends import Backend
-from judge.models import BenchmarkItem, Case, GoldRating, Judgment, Prediction, Verdict
+from judge.limits import MAX_CANDIDATE_CHARS
+from judge.models import (
+    METHOD_EMPTY,
+    METHOD_MCQ_UNREADABLE,
+    METHOD_MISSING,
+    METHOD_OVER_LIMIT,
+    BenchmarkItem,
+    Case,
+    GoldRating,
+    Judgment,
+    Prediction,
+    Verdict,
+)
 from judge.rubrics import Rubric, load_rubric
 from judge.store import Store
 
@@ -40,6 +57,16 @@ ProgressFn = Callable[[int, int, int], None]
 
 EXTRACTION_RUBRIC = "mcq_extraction/v1"
 NO_PREDICTION = "no prediction for this item"
+
+NON_ANSWER_RULE = "non_answer/1"
+"""The 'rubric' of verdicts that score a model's non-answer 0 without asking a judge."""
+NON_ANSWER_TEXT = (
+    "A model's failure is scored, not skipped: no prediction, an empty answer, an answer longer than "
+    f"{MAX_CANDIDATE_CHARS} characters, and an MCQ answer from which neither the rules nor an LLM extraction "
+    "can read a choice each score 0 (the benchmark's |chosen & gold| / |gold| with nothing chosen; the rubric's "
+    "'no answer' rule). Only a judge's failure is unscored."
+)
+"""The rule itself; its sha256 is the ``rubric_sha`` of those verdicts."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +135,25 @@ def mcq_rules_sha() -> str:
     return hashlib.sha256(Path(mcq.__file__).read_bytes()).hexdigest()
 
 
+NON_ANSWER_SHA = hashlib.sha256(NON_ANSWER_TEXT.encode("utf-8")).hexdigest()
+
+
+def non_answer(case: Case) -> tuple[str, str] | None:
+    """``(method, rationale)`` when ``case``'s candidate is a non-answer that scores 0 unjudged, else None."""
+    if not case.candidate.strip():
+        return METHOD_EMPTY, "empty answer"
+    if len(case.candidate) > MAX_CANDIDATE_CHARS:
+        return METHOD_OVER_LIMIT, (
+            f"answer of {len(case.candidate)} characters, over the limit of {MAX_CANDIDATE_CHARS} (degenerate output)"
+        )
+    return None
+
+
+def reads_free_text(backend: Backend) -> bool:
+    """Whether ``backend`` can read an MCQ answer the rules could not decide (an LLM can; rules cannot)."""
+    return bool(getattr(backend, "reads_free_text", True))
+
+
 @dataclass
 class _Pending:
     key: str
@@ -129,7 +175,7 @@ class Scorer:
     workers: int = 1
     """Processes for a synchronous (embedded) backend on large batches; 1 = in this process."""
     stats: dict[str, int] = field(
-        default_factory=lambda: {"mcq_rules": 0, "cached": 0, "computed": 0, "unscored": 0}
+        default_factory=lambda: {"mcq_rules": 0, "non_answers": 0, "cached": 0, "computed": 0, "unscored": 0}
     )
 
     def __post_init__(self) -> None:
@@ -168,29 +214,25 @@ class Scorer:
         total = len(tasks)
         plan: list[tuple[str, str, mcq.Extraction | None]] = []
         pending: dict[str, _Pending] = {}
+        local = ("mcq", "non_answer")
         for task in tasks:
-            kind, key = self.key_for(task)
-            extraction = None
-            if kind == "mcq":
-                assert task.case.options is not None
-                extraction = mcq.extract_choices(task.case.candidate, task.case.options, task.case.language)
-                if not extraction.decided:
-                    kind, key = "extract", self.extraction_key(task.case)
-            plan.append((kind, key, extraction))
-            if kind != "mcq" and key not in pending:
+            plan.append(self._plan(task))
+            kind, key, _ = plan[-1]
+            if kind not in local and key not in pending:
                 pending[key] = _Pending(key, kind, task.case)
 
         self.stats["mcq_rules"] += sum(1 for kind, _, _ in plan if kind == "mcq")
+        self.stats["non_answers"] += sum(1 for kind, _, _ in plan if kind == "non_answer")
         cached = self.store.get_judgments(pending) if self.use_cache else {}
         results: dict[str, Judgment] = dict(cached)
         todo = [p for k, p in pending.items() if k not in cached]
-        done = total - sum(1 for kind, key, _ in plan if kind != "mcq" and key not in cached)
-        self.stats["cached"] += sum(1 for kind, key, _ in plan if kind != "mcq" and key in cached)
+        done = total - sum(1 for kind, key, _ in plan if kind not in local and key not in cached)
+        self.stats["cached"] += sum(1 for kind, key, _ in plan if kind not in local and key in cached)
         self._report(done, total)
         if todo:
             waiting: dict[str, int] = {}
             for kind, key, _ in plan:
-                if kind != "mcq" and key not in cached:
+                if kind not in local and key not in cached:
                     waiting[key] = waiting.get(key, 0) + 1
             await self._compute(todo, results, waiting, done, total)
         verdicts = [
@@ -198,6 +240,22 @@ class Scorer:
         ]
         self.stats["unscored"] += sum(1 for v in verdicts if v.score is None)
         return verdicts
+
+    def _plan(self, task: Task) -> tuple[str, str, mcq.Extraction | None]:
+        """How a task is scored: ``non_answer`` (0, no judge), ``mcq`` (rules), ``extract`` or ``critic``."""
+        case = task.case
+        if non_answer(case) is not None:
+            return "non_answer", cache_key("non-answer", NON_ANSWER_RULE, case.candidate), None
+        kind, key = self.key_for(task)
+        if kind != "mcq":
+            return kind, key, None
+        assert case.options is not None
+        extraction = mcq.extract_choices(case.candidate, case.options, case.language)
+        if extraction.decided:
+            return kind, key, extraction
+        if not reads_free_text(self.backend):
+            return "non_answer", key, extraction
+        return "extract", self.extraction_key(case), extraction
 
     # --------------------------------------------------------------------- internals
 
@@ -274,6 +332,8 @@ class Scorer:
             "question_type": case.question_type, "attribute": case.attribute, "language": case.language,
             "backend": self.backend.spec, "cache_key": key,
         }
+        if kind == "non_answer":
+            return _non_answer_verdict(common, case, extraction)
         if kind == "mcq":
             assert extraction is not None and extraction.letters is not None and task.gold_letters is not None
             letters = sorted(extraction.letters)
@@ -345,16 +405,32 @@ def _mcq_rationale(chosen: list[str], gold: frozenset[str], score: float) -> str
     return f"chose {got} of gold {want}: {score:.2f}"
 
 
+def _non_answer_verdict(common: dict[str, Any], case: Case, extraction: mcq.Extraction | None) -> Verdict:
+    """0 for a model's non-answer: empty, over the limit, or an MCQ answer the rules cannot read."""
+    found = non_answer(case)
+    if found is not None:
+        method, rationale = found
+    else:  # an MCQ answer no rule could read, and the backend has no LLM to read it
+        assert extraction is not None
+        method = METHOD_MCQ_UNREADABLE
+        rationale = f"no option could be read from the answer, so none was chosen (rules: {extraction.reason})"
+    return Verdict(
+        **common, score=0.0, method=method, rationale=rationale, extracted=[] if case.options else None,
+        rubric=NON_ANSWER_RULE, rubric_sha=NON_ANSWER_SHA, params={},
+    )
+
+
 def missing_verdicts(missing: Iterable[tuple[str, str]], items: dict[str, BenchmarkItem], backend: str) -> list[Verdict]:
-    """Explicit unscored verdicts for items a model gave no prediction for."""
+    """Verdicts of 0 for items a model gave no prediction for (a model's failure is scored, not skipped)."""
     out = []
     for item_id, model in missing:
         item = items[item_id]
         out.append(
             Verdict(
                 item_id=item_id, model=model, ability=item.ability, question_type=item.question_type,
-                attribute=item.attribute, language=item.lang, score=None, unscored_reason=NO_PREDICTION,
-                method="missing", rubric="", rubric_sha="", backend=backend, cache_key="",
+                attribute=item.attribute, language=item.lang, score=0.0, rationale=NO_PREDICTION,
+                method=METHOD_MISSING, rubric=NON_ANSWER_RULE, rubric_sha=NON_ANSWER_SHA, backend=backend,
+                cache_key=cache_key("non-answer", NON_ANSWER_RULE, METHOD_MISSING),
             )
         )
     return out

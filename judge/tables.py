@@ -1,9 +1,12 @@
 """The per-model accuracy table a paper prints: AVG, the 7 abilities, and question types.
 
 Scores are percentages of the mean item score (MCQ partial credit and 0.5 critic scores
-count as they are). AVG is the mean over all scored items of a model. Unscored items are
-never counted as 0: they are left out of every mean and shown in their own column, so a
-table with unscored items says so.
+count as they are). AVG is the mean over all scored items of a model.
+
+A model's failure counts 0 in every mean: a missing prediction, an empty answer, a hedge, an
+answer no rule can read (``docs/decisions/score_integrity.md``); each row shows its coverage
+(items answered / items). Only a judge's failure is unscored: left out of the means, counted in
+its own column, and the whole table is marked incomplete until a rerun resumes and fills it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from judge.models import ABILITIES, ABILITY_LABELS, QUESTION_TYPES, Verdict
+from judge.models import ABILITIES, ABILITY_LABELS, NOT_ANSWERED, QUESTION_TYPES, Verdict
 
 QTYPE_LABELS = {"mcq": "MCQ", "judgment": "Judgment", "fill_blank": "Fill-blank", "short_answer": "Short ans."}
 
@@ -30,7 +33,8 @@ class Cell(BaseModel):
 
     score: float | None = Field(description="Mean score x 100 over scored items; None when none.")
     n: int = Field(description="Items in this cell.")
-    unscored: int = Field(description="Items left unscored (not in the mean).")
+    unscored: int = Field(description="Items the judge failed on (not in the mean; the table is incomplete).")
+    answered: int = Field(default=0, description="Items the model answered (not missing, not empty).")
 
 
 class ModelRow(BaseModel):
@@ -43,7 +47,11 @@ class ModelRow(BaseModel):
     abilities: dict[str, Cell] = Field(description="Per ability.")
     question_types: dict[str, Cell] = Field(description="Per question type.")
     languages: dict[str, Cell] = Field(description="Per language.")
-    unscored_reasons: dict[str, int] = Field(description="Unscored reason -> count.")
+    unscored_reasons: dict[str, int] = Field(description="Why the judge failed -> count (unscored items).")
+    non_answers: dict[str, int] = Field(
+        default_factory=dict,
+        description="Model non-answers scored 0 without a judge, by method (`missing`, `empty`, `over_limit`, ...).",
+    )
 
 
 class ScoreTable(BaseModel):
@@ -52,13 +60,18 @@ class ScoreTable(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rows: list[ModelRow] = Field(description="One row per model, in input order.")
+    complete: bool = Field(default=True, description="False while any item is unscored (a judge failure).")
+    unscored: int = Field(default=0, description="Unscored items over all rows; rerun to resume them.")
     provenance: dict[str, Any] = Field(default_factory=dict, description="Rubric, backend, run id, files.")
 
 
-def _cell(scores: Sequence[float | None]) -> Cell:
-    scored = [s for s in scores if s is not None]
+def _cell(vs: Sequence[Verdict]) -> Cell:
+    scored = [v.score for v in vs if v.score is not None]
     mean = 100.0 * sum(scored) / len(scored) if scored else None
-    return Cell(score=round(mean, 2) if mean is not None else None, n=len(scores), unscored=len(scores) - len(scored))
+    return Cell(
+        score=round(mean, 2) if mean is not None else None, n=len(vs), unscored=len(vs) - len(scored),
+        answered=sum(v.method not in NOT_ANSWERED for v in vs),
+    )
 
 
 def _reason_key(reason: str) -> str:
@@ -76,26 +89,31 @@ def build_table(verdicts: Iterable[Verdict], provenance: dict[str, Any] | None =
         def group(attr: str, keys: Sequence[str], vs: list[Verdict] = vs) -> dict[str, Cell]:
             out = {}
             for key in keys:
-                scores = [v.score for v in vs if getattr(v, attr) == key]
-                if scores:
-                    out[key] = _cell(scores)
+                members = [v for v in vs if getattr(v, attr) == key]
+                if members:
+                    out[key] = _cell(members)
             return out
 
         reasons: dict[str, int] = defaultdict(int)
+        non_answers: dict[str, int] = defaultdict(int)
         for v in vs:
             if v.score is None:
                 reasons[_reason_key(v.unscored_reason or "unscored")] += 1
+            elif v.rubric.startswith("non_answer/") or v.method in NOT_ANSWERED:
+                non_answers[v.method] += 1
         rows.append(
             ModelRow(
                 model=model,
-                avg=_cell([v.score for v in vs]),
+                avg=_cell(vs),
                 abilities=group("ability", ABILITIES),
                 question_types=group("question_type", QUESTION_TYPES),
                 languages=group("language", ("en", "zh")),
                 unscored_reasons=dict(reasons),
+                non_answers=dict(non_answers),
             )
         )
-    return ScoreTable(rows=rows, provenance=provenance or {})
+    unscored = sum(r.avg.unscored for r in rows)
+    return ScoreTable(rows=rows, complete=unscored == 0, unscored=unscored, provenance=provenance or {})
 
 
 def _fmt(cell: Cell | None) -> str:
@@ -105,11 +123,12 @@ def _fmt(cell: Cell | None) -> str:
 
 
 def _grid(table: ScoreTable) -> tuple[list[list[str]], list[list[str]]]:
-    main = [["Model", "AVG", *(ABILITY_LABELS[a] for a in ABILITIES), "N", "Unscored"]]
+    main = [["Model", "AVG", *(ABILITY_LABELS[a] for a in ABILITIES), "Answered", "Unscored"]]
     types = [["Model", *(QTYPE_LABELS[q] for q in QUESTION_TYPES), "EN", "ZH"]]
     for r in table.rows:
         main.append(
-            [r.model, _fmt(r.avg), *(_fmt(r.abilities.get(a)) for a in ABILITIES), str(r.avg.n), str(r.avg.unscored)]
+            [r.model, _fmt(r.avg), *(_fmt(r.abilities.get(a)) for a in ABILITIES), f"{r.avg.answered}/{r.avg.n}",
+             str(r.avg.unscored)]
         )
         types.append(
             [r.model, *(_fmt(r.question_types.get(q)) for q in QUESTION_TYPES),
@@ -136,12 +155,38 @@ def _md(grid: list[list[str]]) -> str:
     return "\n".join(out)
 
 
-def _unscored_note(table: ScoreTable) -> str:
+NON_ANSWER_LABELS = {
+    "missing": "no prediction", "empty": "empty answer", "over_limit": "answer over the length limit",
+    "mcq:unreadable": "MCQ answer naming no readable option",
+}
+
+
+def _counts(counts: dict[str, int], labels: dict[str, str] | None = None) -> str:
+    ordered = sorted(counts.items(), key=lambda x: (-x[1], x[0]))
+    return ", ".join(f"{n} {(labels or {}).get(key, key)}" for key, n in ordered)
+
+
+def _non_answer_note(table: ScoreTable) -> str:
+    """Per model: the non-answers counted as 0 without a judge."""
     notes = []
     for r in table.rows:
+        if r.non_answers:
+            total = sum(r.non_answers.values())
+            notes.append(f"{r.model}: {total} counted as 0 ({_counts(r.non_answers, NON_ANSWER_LABELS)})")
+    return "\n".join(notes)
+
+
+def _unscored_note(table: ScoreTable) -> str:
+    """The incompleteness warning: judge failures, per model, and how to resume."""
+    if table.complete:
+        return ""
+    notes = [
+        f"INCOMPLETE: {table.unscored} answers unscored because the judge failed on them; they are left out of "
+        "the means. Rerun the same command to resume: finished judgments come from the cache."
+    ]
+    for r in table.rows:
         if r.unscored_reasons:
-            parts = ", ".join(f"{n} {reason}" for reason, n in sorted(r.unscored_reasons.items(), key=lambda x: -x[1]))
-            notes.append(f"{r.model}: {r.avg.unscored} unscored ({parts}) - left out of the means, not counted as 0")
+            notes.append(f"{r.model}: {r.avg.unscored} unscored ({_counts(r.unscored_reasons)})")
     return "\n".join(notes)
 
 
@@ -149,9 +194,9 @@ def render_text(table: ScoreTable) -> str:
     """Fixed-width text for the terminal."""
     main, types = _grid(table)
     parts = [_plain(main), "", "By question type and language:", _plain(types)]
-    note = _unscored_note(table)
-    if note:
-        parts += ["", note]
+    for note in (_non_answer_note(table), _unscored_note(table)):
+        if note:
+            parts += ["", note]
     return "\n".join(parts)
 
 
@@ -163,12 +208,17 @@ def render_markdown(table: ScoreTable) -> str:
         "# Scores", "",
         f"Rubric `{prov.get('rubric', '?')}` (sha256 `{str(prov.get('rubric_sha', ''))[:12]}`), "
         f"backend `{prov.get('backend', '?')}`, run `{prov.get('run_id', '?')}`. "
-        "Mean item score x 100; unscored items are excluded from the means and counted separately.",
+        "Mean item score x 100; a model's non-answers (missing, empty, hedged, unreadable) count 0; "
+        "items the judge failed on are unscored, excluded from the means and counted separately.",
         "", _md(main), "", "## By question type and language", "", _md(types),
     ]
+    non_answers = _non_answer_note(table)
+    if non_answers:
+        parts += ["", "## Counted as 0", "", *(f"- {line}" for line in non_answers.splitlines())]
     note = _unscored_note(table)
     if note:
-        parts += ["", "## Unscored", "", *(f"- {line}" for line in note.splitlines())]
+        head, *rest = note.splitlines()
+        parts += ["", "## Unscored", "", f"**{head}**", "", *(f"- {line}" for line in rest)]
     return "\n".join(parts) + "\n"
 
 
@@ -176,12 +226,12 @@ def render_csv(table: ScoreTable) -> str:
     """One CSV row per model and cell group."""
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["model", "group", "key", "score", "n", "unscored"])
+    w.writerow(["model", "group", "key", "score", "n", "answered", "unscored"])
     for r in table.rows:
-        w.writerow([r.model, "all", "AVG", r.avg.score, r.avg.n, r.avg.unscored])
+        w.writerow([r.model, "all", "AVG", r.avg.score, r.avg.n, r.avg.answered, r.avg.unscored])
         for group, cells in (("ability", r.abilities), ("question_type", r.question_types), ("language", r.languages)):
             for key, c in cells.items():
-                w.writerow([r.model, group, key, c.score, c.n, c.unscored])
+                w.writerow([r.model, group, key, c.score, c.n, c.answered, c.unscored])
     return buf.getvalue()
 
 

@@ -66,7 +66,7 @@ def test_an_uploaded_job_runs_to_completion_with_results_and_table(tmp_path):
     assert [row["model"] for row in table["rows"]] == ["vlm-concise", "text-only"]
     assert table["provenance"]["run_id"] == done["run_id"] and table["provenance"]["backend"] == "fake"
     assert markdown.headers["content-type"].startswith("text/markdown") and markdown.text.startswith("# Scores")
-    assert table_csv.text.startswith("model,group,key,score,n,unscored")
+    assert table_csv.text.startswith("model,group,key,score,n,answered,unscored")
     assert listing[0]["id"] == job["id"]
     store = _store(tmp_path)
     assert store.run(done["run_id"])["status"] == "complete" and len(store.verdict_rows(done["run_id"])) == 2 * N_ITEMS

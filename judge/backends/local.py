@@ -28,6 +28,8 @@ class LocalBackend:
     """Backend ``local``: the embedded deterministic clinical judge."""
 
     spec = "local"
+    reads_free_text = False
+    """No LLM: an MCQ answer the rules cannot decide is not sent to :meth:`extract` (it scores 0)."""
 
     @property
     def params(self) -> dict[str, Any]:
