@@ -218,6 +218,59 @@ def agreement(
         click.echo(f"wrote {n} disagreements of {next(iter(judged))} to {disagreements}", err=True)
 
 
+# ------------------------------------------------------------------------ robustness
+
+
+@cli.command()
+@click.argument("gold", type=click.Path(dir_okay=False))
+@click.option("--backend", "backends", multiple=True, help="Judge backend(s); repeat to compare. Default: local.")
+@click.option("--rubric", default="clinical/v3", show_default=True, help="Rubric id or YAML path.")
+@click.option("--repeats", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Times each gold candidate is judged for the stability figures (after the first, uncached).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--out", "html_out", type=click.Path(dir_okay=False), help="Also write a self-contained HTML report here.")
+@click.option("--n-boot", type=int, default=1000, show_default=True, help="Bootstrap resamples for the length-bias CIs.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the derivation and the bootstrap.")
+@click.option("--db", help="SQLite store (default $JUDGE_DATA_DIR/judge.db).")
+@click.option("--api-base", help="Base URL of an OpenAI-compatible server (or $JUDGE_API_BASE).")
+@click.option("--api-key", help="API key (or $JUDGE_API_KEY, or the provider's usual variable).")
+@click.option("--timeout", type=float, help="Seconds per LLM call.")
+@click.option("--concurrency", type=int, default=16, show_default=True, help="LLM calls in flight at most.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@handle_errors
+def robustness(
+    gold: str, backends: tuple[str, ...], rubric: str, repeats: int, fmt: str, html_out: str | None, n_boot: int,
+    seed: int, db: str | None, api_base: str | None, api_key: str | None, timeout: float | None, concurrency: int,
+    quiet: bool,
+) -> None:
+    """Test a judge with answers whose right score is known: no rater needed.
+
+    From every question of GOLD it derives answers that must score 0 (nonsense, the question
+    echoed, refusals, digit padding, negated or "anything but" references, "the reference is X
+    but...", every value listed, grader-directed text, MCQ hedges and non-answers), answers that
+    must score 1 (the reference itself), and changes that must not move a score (a case number in
+    the question, whitespace, letter case, pleasantries around a correct answer); it reports how
+    many held per class, the share of scores that flip between repeated judgings, and whether the
+    judge favours long answers.
+    """
+    from judge.robustness import render_html, render_json, render_markdown, render_text, run_robustness
+
+    bar, update = make_progress(0, quiet, "probing", min_total=1)
+    try:
+        report = run_robustness(
+            gold, [(b, rubric) for b in (backends or ("local",))], store=open_store(db),
+            backend_options=backend_options(api_base, api_key, timeout), repeats=repeats, concurrency=concurrency,
+            n_boot=n_boot, seed=seed, progress=update,
+        )
+    finally:
+        bar.close()
+    render = {"text": render_text, "json": render_json, "markdown": render_markdown}[fmt]
+    click.echo(render(report))
+    if html_out:
+        Path(html_out).write_text(render_html(report), encoding="utf-8")
+        click.echo(f"wrote {html_out}", err=True)
+
+
 # ------------------------------------------------------------------------- calibrate
 
 

@@ -288,10 +288,10 @@ def _short(value: Any) -> str:
 # --------------------------------------------------------------------------- text, markdown, json
 
 
-def render_text(report: AgreementReport) -> str:
-    """A plain-text report with aligned columns, for the terminal."""
+def render_tables_text(tables: Sequence[Table]) -> str:
+    """Titled tables with aligned columns, each followed by its note and a blank line."""
     out: list[str] = []
-    for t in report_tables(report):
+    for t in tables:
         widths = [max(len(h), *(len(r[i]) for r in t.rows)) if t.rows else len(h) for i, h in enumerate(t.headers)]
         out.append(t.title)
         out.append("  ".join(h.ljust(w) for h, w in zip(t.headers, widths, strict=True)).rstrip())
@@ -300,19 +300,22 @@ def render_text(report: AgreementReport) -> str:
         if t.note:
             out.append(t.note)
         out.append("")
-    out.append("Provenance")
-    out.extend(_provenance_lines(report))
     return "\n".join(out) + "\n"
+
+
+def render_text(report: AgreementReport) -> str:
+    """A plain-text report with aligned columns, for the terminal."""
+    return render_tables_text(report_tables(report)) + "\n".join(["Provenance", *_provenance_lines(report)]) + "\n"
 
 
 def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(report: AgreementReport) -> str:
-    """A Markdown report (GitHub tables), e.g. for a pull request or docs page."""
-    out = [f"# Judge agreement: {report.gold_path}", ""]
-    for t in report_tables(report):
+def render_tables_markdown(tables: Sequence[Table]) -> str:
+    """Each table as a `##` section with a GitHub table and its note."""
+    out: list[str] = []
+    for t in tables:
         out.append(f"## {t.title}")
         out.append("")
         out.append("| " + " | ".join(_md_cell(h) for h in t.headers) + " |")
@@ -321,9 +324,14 @@ def render_markdown(report: AgreementReport) -> str:
         if t.note:
             out.extend(["", f"_{t.note}_"])
         out.append("")
-    out.extend(["## Provenance", ""])
-    out.extend(f"- {_md_cell(line)}" for line in _provenance_lines(report))
     return "\n".join(out) + "\n"
+
+
+def render_markdown(report: AgreementReport) -> str:
+    """A Markdown report (GitHub tables), e.g. for a pull request or docs page."""
+    head = f"# Judge agreement: {report.gold_path}\n\n"
+    provenance = "\n".join(["## Provenance", "", *(f"- {_md_cell(line)}" for line in _provenance_lines(report))])
+    return head + render_tables_markdown(report_tables(report)) + provenance + "\n"
 
 
 def render_json(report: AgreementReport) -> str:
@@ -418,6 +426,17 @@ th{background:#f2f2f2}
 .figs img{margin:0 1em 1em 0;vertical-align:top}
 code{font-size:12px}
 """
+
+
+def html_page(title: str, subtitle: str, tables: Sequence[Table]) -> str:
+    """A self-contained HTML page of titled tables."""
+    return "".join([
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}</p>",
+        *(_html_table(t) for t in tables),
+        "</body></html>\n",
+    ])
 
 
 def _html_table(t: Table) -> str:

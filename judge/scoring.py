@@ -172,6 +172,9 @@ class Scorer:
     concurrency: int = 16
     progress: ProgressFn | None = None
     use_cache: bool = True
+    """Read judgments from the store's cache (False: judge again, e.g. to measure stability)."""
+    write_cache: bool = True
+    """Store what was judged (False: leave the cache as it is)."""
     workers: int = 1
     """Processes for a synchronous (embedded) backend on large batches; 1 = in this process."""
     stats: dict[str, int] = field(
@@ -279,7 +282,7 @@ class Scorer:
         def finish(p: _Pending, judgment: Judgment) -> None:
             nonlocal done, unscored
             results[p.key] = judgment
-            if not judgment.transient:
+            if not judgment.transient and self.write_cache:
                 buffer.append((p.key, judgment, self._provenance(p.kind)))
             done += waiting[p.key]
             unscored += waiting[p.key] if judgment.score is None and judgment.extracted is None else 0
