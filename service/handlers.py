@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from judge.errors import BackendError, InputError, JudgeError, RubricError, StoreError
+from service.engine import EngineBusy
 from service.schemas import DISCRIMINATOR_TAGS
 
 MAX_LISTED = 20
@@ -98,8 +99,14 @@ async def _judge(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, 400, str(exc))
 
 
+async def _busy(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, EngineBusy)
+    return error_response(request, 503, str(exc), headers={"Retry-After": str(exc.retry_after)})
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers (the catch-all for anything else is the request-context middleware)."""
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(JudgeError, _judge)
+    app.add_exception_handler(EngineBusy, _busy)

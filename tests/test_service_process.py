@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -186,3 +187,47 @@ def test_two_worker_processes_share_the_store_and_run_each_job_once(tmp_path):
         states = [_wait_job(client, job_id) for job_id in ids]
     assert all(r.status_code == 200 for r in replies)
     assert all(s["state"] == "complete" and s["attempts"] == 1 for s in states)
+
+
+# ------------------------------------------------------------------------------- hostile clients
+
+MCQ_Q = {"question": "Which lesion is shown?", "options": {"A": "Papule", "B": "Plaque", "C": "Nodule"}, "answer": "B"}
+
+
+def _timed_posts(url: str, bodies: list[dict]) -> list[tuple[int, float]]:
+    """POST each body in turn on its own connection; ``(status, seconds)`` per request."""
+    out = []
+    with httpx.Client(base_url=url, timeout=60.0, headers=AUTH) as client:
+        for body in bodies:
+            t0 = time.perf_counter()
+            status = client.post("/score", json=body).status_code
+            out.append((status, time.perf_counter() - t0))
+    return out
+
+
+def test_a_worst_case_request_does_not_stall_ordinary_ones(tmp_path):
+    # the attacker's request (55 KB of "Answer: B. ") is refused by the limits at once; the largest one the
+    # limits allow is judged on the heavy lane while ordinary requests and /healthz keep being answered
+    over = {**MCQ_Q, "candidate": "Answer: B. " * 5000}
+    heavy = {**MCQ_Q, "candidate": "Answer: B. " * 3000}  # 33,000 characters: over the light lane's 20,000
+    ordinary = [{**Q, "candidate": f"pink {i}"} if i % 2 else {**MCQ_Q, "candidate": f"答案是B ({i})"} for i in range(40)]
+    env = {"JUDGE_BACKEND": "local"}
+    with judge_serve(tmp_path / "data", **env) as (url, _), httpx.Client(base_url=url, timeout=60.0,
+                                                                           headers=AUTH) as client:
+        refused = client.post("/score", json=over)
+        with ThreadPoolExecutor(2) as pool:
+            started = time.perf_counter()
+            slow = pool.submit(client.post, "/score", json=heavy)
+            time.sleep(0.2)  # the heavy request is being judged
+            fast = _timed_posts(url, ordinary)
+            health = [httpx.get(f"{url}/healthz", timeout=10).status_code for _ in range(3)]
+            ordinary_done = time.perf_counter() - started
+            heavy_reply = slow.result(timeout=300)
+            heavy_seconds = time.perf_counter() - started
+    assert refused.status_code == 422 and "body.candidate" in refused.json()["detail"]
+    assert "50000" in refused.json()["detail"]
+    assert heavy_reply.status_code == 200, heavy_reply.text
+    assert [s for s, _ in fast] == [200] * len(ordinary) and health == [200] * 3
+    slowest = max(t for _, t in fast)
+    assert slowest < 2.0, (slowest, heavy_seconds)  # before the lanes: each waited for the whole heavy request
+    print(f"heavy {heavy_seconds:.2f} s; {len(fast)} ordinary done after {ordinary_done:.2f} s, slowest {slowest:.3f} s")

@@ -28,7 +28,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorResponse, "description": "Rubric or backend override not allowed."},
     413: {"model": ErrorResponse, "description": "Body or batch over the limit."},
     422: {"model": ValidationErrorResponse, "description": "Invalid request (field path and problem)."},
-    503: {"model": ErrorResponse, "description": "The judge backend failed."},
+    503: {"model": ErrorResponse, "description": "The judge backend failed, or the judge is busy with large requests (Retry-After)."},
 }
 
 
