@@ -121,7 +121,7 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            log.exception("request %s %s %s failed", rid, scope.get("method"), scope.get("path"))
+            log.exception("request %s %r %r failed", rid, scope.get("method"), scope.get("path"))
             if not started:
                 await _send_json(send_with_id, 500, {"detail": "internal error", "request_id": rid})
             status = 500

@@ -5,6 +5,11 @@ small and stable, and the library's multi-process mode (the only thing it would 
 ``judge serve --workers N``) needs a shared directory and hooks anyway. Each process reports
 its own counters; with ``--workers N`` a scrape sees the worker that answered it.
 
+Every label value comes from a fixed set, so no request can grow the exposition: ``route`` is a
+route *template* of the app (``/jobs/{job_id}``) or ``unmatched``; ``method`` one of
+:data:`METHODS` or ``other``; ``status`` one of :data:`STATUSES` or its class (``4xx``);
+``backend`` a spec the operator allowed; ``lane`` ``light`` or ``heavy``.
+
 Families:
 
 * ``judge_http_requests_total{route,method,status}``
@@ -28,6 +33,24 @@ from judge.models import Verdict
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 BUCKETS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""HTTP methods counted by name; any other is counted as ``other``."""
+STATUSES = frozenset({200, 202, 400, 401, 403, 404, 405, 408, 409, 413, 415, 422, 431, 500, 503})
+"""Status codes the service answers with, counted by code; any other is counted by class (``4xx``)."""
+
+
+def method_label(method: object) -> str:
+    """``POST`` -> ``POST``; an invented method -> ``other``."""
+    return method if isinstance(method, str) and method in METHODS else "other"
+
+
+def status_label(status: int) -> str:
+    """``422`` -> ``"422"``; a code outside :data:`STATUSES` -> its class, ``"4xx"``."""
+    if status in STATUSES:
+        return str(status)
+    return f"{status // 100}xx" if 100 <= status <= 599 else "other"
+
+
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
@@ -59,9 +82,10 @@ class Metrics:
     # ----------------------------------------------------------------------------- updates
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Count one HTTP request and its latency."""
+        """Count one HTTP request and its latency (``route`` must be a template; see the module docstring)."""
+        method, code = method_label(method), status_label(status)
         with self._lock:
-            self.requests[(route, method, str(status))] += 1
+            self.requests[(route, method, code)] += 1
             hist = self._hist.setdefault((route, method), [0.0] * (len(BUCKETS) + 2))
             hist[bisect.bisect_left(BUCKETS, seconds)] += 1
             hist[-1] += seconds

@@ -1,4 +1,4 @@
-"""Hostile input against the service (TestClient): nothing stalls it.
+"""Hostile input against the service (TestClient): nothing stalls it, metrics stay bounded.
 
 The real-process side (a heavy request next to ordinary ones, slowloris, invented methods over a
 socket) is in ``test_service_process.py``.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -163,3 +164,25 @@ def test_a_full_heavy_lane_refuses_more_with_a_503_and_retry_after(tmp_path, mon
     assert "busy with 1 large requests" in third.json()["detail"] and third.json()["request_id"]
     assert light.status_code == 200
     assert 'judge_scoring_refused_total{lane="heavy"} 1' in metrics
+
+
+# --------------------------------------------------------------------------- bounded metrics
+
+
+def test_metrics_stay_bounded_whatever_methods_and_paths_clients_invent(tmp_path):
+    with running(tmp_path) as client:
+        client.post("/score", json=Q)
+        baseline = client.get("/metrics").text
+        for i in range(1_000):
+            client.request(f"X{i}Y", "/score")
+            client.request(f"M{i}", f"/no/such/{i}/path")
+            client.get(f"/jobs/{i:016x}")
+            client.get(f"/rubrics/v{i}")
+        text = client.get("/metrics").text
+    labels = set(re.findall(r'(route|method|status)="([^"]*)"', text))
+    assert {v for k, v in labels if k == "method"} <= {"GET", "POST", "other"}
+    assert {v for k, v in labels if k == "route"} <= {"/score", "/jobs/{job_id}", "/rubrics/{version:path}",
+                                                      "/metrics", "unmatched"}
+    assert {v for k, v in labels if k == "status"} <= {"200", "404", "405"}
+    assert len(text) < len(baseline) + 12_000  # a few new series, not 4,000
+    assert 'judge_http_requests_total{route="/score",method="other",status="405"} 1000' in text

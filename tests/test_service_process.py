@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -231,3 +232,23 @@ def test_a_worst_case_request_does_not_stall_ordinary_ones(tmp_path):
     slowest = max(t for _, t in fast)
     assert slowest < 2.0, (slowest, heavy_seconds)  # before the lanes: each waited for the whole heavy request
     print(f"heavy {heavy_seconds:.2f} s; {len(fast)} ordinary done after {ordinary_done:.2f} s, slowest {slowest:.3f} s")
+
+
+def test_invented_methods_over_a_socket_keep_metrics_bounded(tmp_path):
+    with judge_serve(tmp_path / "data", **LOCAL_ENV) as (url, _), \
+            httpx.Client(base_url=url, timeout=10.0, headers=AUTH) as client:
+        port = int(url.rsplit(":", 1)[1])
+        before = len(client.get("/metrics").text)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            reader = s.makefile("rb")
+            for i in range(400):
+                s.sendall(f"M{i}X /score{'/x' * (i % 3)} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    head += reader.readline()
+                length = int(re.search(rb"content-length: (\d+)", head, re.IGNORECASE).group(1))
+                reader.read(length)
+        text = client.get("/metrics").text
+    methods = set(re.findall(r'method="([^"]*)"', text))
+    assert methods <= {"GET", "POST", "other"} and "other" in methods
+    assert len(text) < before + 8_000
