@@ -17,6 +17,7 @@ from judge.store import Store
 from service import jobs
 from service.deps import AuthDep, PolicyDep, RequestIdDep, RunnerDep, SettingsDep, StoreDep
 from service.handlers import request_validation_error
+from service.jsontext import StrictJSONRoute
 from service.schemas import (
     ErrorResponse,
     JobCreate,
@@ -26,7 +27,7 @@ from service.schemas import (
     ValidationErrorResponse,
 )
 
-router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[AuthDep])
+router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[AuthDep], route_class=StrictJSONRoute)
 
 MAX_PREDICTION_FILES = 32
 _UPLOAD_DOC: dict[str, Any] = {
@@ -79,7 +80,7 @@ def _status(row: dict[str, Any]) -> JobStatus:
 def _get(store: Store, job_id: str) -> dict[str, Any]:
     row = jobs.JobRepo.get(store, job_id) if jobs.valid_id(job_id) else None
     if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id!r}")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id[:40]!r}" + ("..." if len(job_id) > 40 else ""))
     return row
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, status
 from judge.models import Verdict
 from judge.scoring import Task
 from service.deps import AuthDep, EngineDep, PolicyDep, RequestIdDep, SettingsDep
+from service.jsontext import StrictJSONRoute
 from service.schemas import (
     ErrorResponse,
     ScoreBatchRequest,
@@ -21,7 +22,7 @@ from service.schemas import (
     ValidationErrorResponse,
 )
 
-router = APIRouter(tags=["score"], dependencies=[AuthDep])
+router = APIRouter(tags=["score"], dependencies=[AuthDep], route_class=StrictJSONRoute)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing or wrong API key."},
