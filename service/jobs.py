@@ -270,6 +270,23 @@ def new_job_record(job: NewJob, *, split: str | None, rubric: str, backend: str,
     }
 
 
+def public_files(provenance: dict[str, Any], benchmark: str, predictions: Sequence[str]) -> dict[str, Any]:
+    """The table's file provenance with the caller's file names for the server paths (sha256 kept).
+
+    A job's outputs are served to clients, and no response names a path on the server.
+    """
+
+    def named(info: Any, name: str) -> dict[str, Any]:
+        sha = info.get("sha256") if isinstance(info, dict) else None
+        return {"path": name, "sha256": sha}
+
+    preds = provenance.get("predictions") or []
+    return {
+        "benchmark": named(provenance.get("benchmark"), benchmark),
+        "predictions": [named(info, name) for info, name in zip(preds, predictions, strict=False)],
+    }
+
+
 def results_csv(verdicts: Sequence[Verdict]) -> str:
     """One CSV row per verdict."""
     buf = io.StringIO()
@@ -440,6 +457,7 @@ class JobRunner:
                 concurrency=self.concurrency, progress=progress,
             )
             out = path / OUT_DIR
+            result.table.provenance.update(public_files(result.table.provenance, row["benchmark"], names))
             write_outputs(result, out)
             (out / RESULTS_CSV).write_text(results_csv(result.verdicts), encoding="utf-8")
             reasons: dict[str, int] = {}

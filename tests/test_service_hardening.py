@@ -1,5 +1,5 @@
 """Hostile input against the service (TestClient): nothing stalls it, every byte gets a clean 4xx,
-metrics stay bounded.
+metrics stay bounded, no server path leaves it.
 
 The real-process side (a heavy request next to ordinary ones, slowloris, invented methods over a
 socket) is in ``test_service_process.py``.
@@ -499,3 +499,43 @@ def test_an_error_quotes_at_most_a_little_of_the_input(tmp_path, method, path, b
         r = client.request(method, path, json=body)
     assert 400 <= r.status_code < 500
     assert len(r.text) < 3_000 and r.json()["detail"]  # characters: the quote is clipped, not the input echoed
+
+
+# ---------------------------------------------------------------- jobs: concurrency, no server paths
+
+
+def test_concurrent_job_submissions_each_get_their_own_job(tmp_path):
+    preds = [("p.jsonl", (_pred(FIRST_ID, "B", f"model-{i}") + "\n").encode()) for i in range(12)]
+    with running(tmp_path, max_body_bytes=1_000_000) as client, ThreadPoolExecutor(12) as pool:
+        replies = list(pool.map(lambda p: _upload(client, GOOD_BENCH, [p]), preds))
+        ids = [r.json()["id"] for r in replies]
+        states = [wait_until(lambda j=j: (s := client.get(f"/jobs/{j}").json())["state"] == "complete" and s)
+                  for j in ids]
+        listed = {j["id"] for j in client.get("/jobs").json()["jobs"]}
+    assert [r.status_code for r in replies] == [202] * 12 and len(set(ids)) == 12 and listed == set(ids)
+    assert all(s["attempts"] == 1 for s in states)
+
+
+def test_no_response_names_a_server_path(tmp_path):
+    inputs = tmp_path / "data" / "inputs"
+    inputs.mkdir(parents=True)
+    (inputs / "b.jsonl").write_bytes(GOOD_BENCH)
+    (inputs / "p.jsonl").write_text(GOOD_PRED + "\n", encoding="utf-8")
+    seen: list[str] = []
+    with running(tmp_path) as client:
+        uploaded = _upload(client, GOOD_BENCH, [("preds.jsonl", (GOOD_PRED + "\n").encode())]).json()["id"]
+        named = client.post("/jobs", json={"benchmark": "inputs/b.jsonl", "predictions": ["inputs/p.jsonl"]}).json()["id"]
+        for job in (uploaded, named):
+            wait_until(lambda job=job: client.get(f"/jobs/{job}").json()["state"] == "complete")
+            seen.append(client.get(f"/jobs/{job}").text)
+            seen += [client.get(f"/jobs/{job}/table", params={"format": f}).text for f in ("json", "markdown", "csv")]
+            seen += [client.get(f"/jobs/{job}/results", params={"format": f}).text for f in ("jsonl", "csv")]
+            table = client.get(f"/jobs/{job}/table").json()
+            assert table["provenance"]["benchmark"]["sha256"] and table["provenance"]["predictions"][0]["sha256"]
+        seen.append(client.get("/jobs").text)
+        seen += [client.post("/jobs", json={"benchmark": p}).text for p in ("inputs/none.jsonl", "../x", "/etc/passwd")]
+        seen += [client.get("/rubrics").text, client.get("/rubrics/v3").text, client.get("/openapi.json").text]
+    server = str(tmp_path.resolve())
+    leaks = [s[max(0, s.find(server) - 40): s.find(server) + 80] for s in seen if server in s or str(tmp_path) in s]
+    assert leaks == []
+    assert table["provenance"]["benchmark"]["path"] == "b.jsonl"

@@ -234,6 +234,46 @@ def test_a_worst_case_request_does_not_stall_ordinary_ones(tmp_path):
     print(f"heavy {heavy_seconds:.2f} s; {len(fast)} ordinary done after {ordinary_done:.2f} s, slowest {slowest:.3f} s")
 
 
+def _stall(port: int, head: bytes, part: bytes) -> socket.socket:
+    """A connection that sends ``head`` and ``part`` of a body, then nothing."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(head + part)
+    return s
+
+
+def test_stalled_and_slow_clients_do_not_hold_the_service(tmp_path):
+    # uvicorn waits for a stalled body (or headers) as long as the connection stays open; each such
+    # connection costs a coroutine and a buffer, and holds nothing else: not a store connection, not a lane
+    with judge_serve(tmp_path / "data", **LOCAL_ENV) as (url, _), \
+            httpx.Client(base_url=url, timeout=10.0, headers=AUTH) as client:
+        port = int(url.rsplit(":", 1)[1])
+        auth = f"Authorization: Bearer {KEY}\r\n".encode()
+        boundary = b"zzzz"
+        multipart = (b"POST /jobs HTTP/1.1\r\nHost: x\r\n" + auth
+                     + b"Content-Type: multipart/form-data; boundary=" + boundary + b"\r\nContent-Length: 100000\r\n\r\n")
+        score = b"POST /score HTTP/1.1\r\nHost: x\r\n" + auth + b"Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+        held = [_stall(port, multipart, b"--zzzz\r\nContent-Disposition: form-data; name=\"benchmark\"; "
+                                        b"filename=\"b.jsonl\"\r\n\r\n{\"id\": ") for _ in range(12)]
+        held += [_stall(port, score, b'{"question": "What col') for _ in range(12)]
+        held += [_stall(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ", b"a" * 100) for _ in range(4)]
+        try:
+            time.sleep(0.5)
+            t0 = time.perf_counter()
+            answers = [
+                client.get("/jobs").status_code,
+                client.get("/healthz").status_code,
+                client.post("/score", json=Q).status_code,
+                _upload(client, [SAMPLE / "predictions" / "text_only.jsonl"]).status_code,
+                client.get("/metrics").status_code,
+            ]
+            seconds = time.perf_counter() - t0
+        finally:
+            for s in held:
+                s.close()
+    assert answers == [200, 200, 200, 202, 200]
+    assert seconds < 5.0  # before: 12 stalled uploads held the 8 pooled store connections, and GET /jobs waited 30 s
+
+
 def test_invented_methods_over_a_socket_keep_metrics_bounded(tmp_path):
     with judge_serve(tmp_path / "data", **LOCAL_ENV) as (url, _), \
             httpx.Client(base_url=url, timeout=10.0, headers=AUTH) as client:
