@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -51,6 +53,7 @@ from service.telemetry import Metrics
 
 BackendFactory = Callable[[str], Backend]
 T = TypeVar("T")
+log = logging.getLogger("judge.service")
 
 LIGHT_CHARS = 20_000
 """A request the judges read at most this many characters of is ordinary (light lane); a light
@@ -157,6 +160,8 @@ class _LoopThread:
             try:
                 if closing is not None:
                     asyncio.run_coroutine_threadsafe(closing, loop).result(timeout)
+            except FutureTimeout:  # busy judging: the daemon thread dies with the process
+                log.warning("the %s thread was still busy after %.0f s at shutdown", self.name, timeout)
             finally:
                 loop.call_soon_threadsafe(loop.stop)
                 thread.join(timeout)

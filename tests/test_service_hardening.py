@@ -170,6 +170,19 @@ def test_a_full_heavy_lane_refuses_more_with_a_503_and_retry_after(tmp_path, mon
     assert 'judge_scoring_refused_total{lane="heavy"} 1' in metrics
 
 
+def test_stopping_while_a_lane_is_busy_judging_does_not_raise(tmp_path, caplog):
+    engine = ScoringEngine(tmp_path / "e.db", lambda spec: FakeBackend(), Metrics())
+    engine.start("fake")
+    light = engine.lanes["light"].loop
+    assert light is not None
+    light.call_soon_threadsafe(time.sleep, 1.0)  # a batch judging on the CPU
+    t0 = time.monotonic()
+    with caplog.at_level("WARNING", logger="judge.service"):
+        engine.stop(timeout=0.2)
+    assert time.monotonic() - t0 < 5 and not engine.alive
+    assert any("still busy" in r.getMessage() for r in caplog.records)
+
+
 # --------------------------------------------------------------------------- bounded metrics
 
 
