@@ -52,7 +52,7 @@ log = logging.getLogger("judge.service.jobs")
 BENCHMARK_FILE = "benchmark.jsonl"
 OUT_DIR = "out"
 RESULTS_CSV = "results.csv"
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_SAFE_NAME = re.compile(r"[^\w.-]+")  # letters and digits of any script; no slashes, controls or bidi marks
 _JOB_ID = re.compile(r"^[0-9a-f]{16}$")
 RESULT_COLUMNS = (
     "item_id", "model", "ability", "question_type", "attribute", "language", "score", "unscored_reason",

@@ -372,6 +372,18 @@ def test_an_upload_whose_bytes_the_judge_cannot_take_is_refused_at_submission(tm
     assert listing == [] and not any((tmp_path / "data" / "jobs").iterdir())
 
 
+@pytest.mark.parametrize(
+    ("filename", "shown"),
+    [("病例 预测.jsonl", "病例_预测.jsonl"), ("\u202eevil\u200b.jsonl", "evil_.jsonl"),
+     ("../../etc/p\x00.jsonl", "p_00.jsonl"), ("....", "predictions-0.jsonl")],  # the client sends NUL as %00
+    ids=["chinese", "bidi", "traversal-nul", "dots"],
+)
+def test_errors_name_the_callers_file_in_a_safe_form(tmp_path, filename, shown):
+    with running(tmp_path, max_body_bytes=1_000_000) as client:
+        r = _upload(client, GOOD_BENCH, [(filename, b'{"id": "x", "model": "m"}\n')])
+    assert r.status_code == 422 and r.json()["detail"].startswith(f"{shown}:1:"), r.json()["detail"]
+
+
 def test_an_accepted_upload_never_fails_later_because_of_its_bytes(tmp_path):
     preds = "\n".join([
         json.dumps({"id": FIRST_ID, "model": "m", "prediction": "答案是B \U0001f600"}),  # an escaped pair: \ud83d\ude00
