@@ -2,6 +2,7 @@
 
     python bench/service_load.py                      # 20,000 requests, 64 clients, backend local
     python bench/service_load.py --requests 2000 --workers 2
+    python bench/service_load.py --worst-case mcq-zh  # 200 ordinary requests alone, then next to one worst case
 
 What it does, bounded in count (``--requests``) and time (``--max-seconds`` per phase), on
 127.0.0.1 only:
@@ -16,6 +17,12 @@ What it does, bounded in count (``--requests``) and time (``--max-seconds`` per 
    prints the ratio of service throughput to in-process throughput.
 
 Prints requests/s, p50/p99 latency and errors per phase.
+
+With ``--worst-case CLASS`` it measures fairness instead: ``--ordinary`` ordinary requests (200)
+over ``--clients`` connections, first **alone**, then **together** with one worst-case request
+(the largest body of that class the input limits allow, sent first on a connection of its own);
+it prints the ordinary requests' p50/p99 in both phases and the worst request's time. Each phase
+uses fresh candidates, so nothing comes from the cache.
 """
 
 from __future__ import annotations
@@ -160,8 +167,66 @@ async def drive(port: int, requests: list[bytes], clients: int, max_seconds: flo
         "p99_ms": 1000 * latencies[min(n - 1, int(n * 0.99))] if n else float("nan"),
         "mean_ms": 1000 * statistics.fmean(latencies) if n else float("nan"),
         "errors": state["errors"], "cached": state["cached"], "driver_cpu_share": cpu / wall if wall else 0.0,
-        "complete": n == len(requests),
+        "complete": n == len(requests), "latencies": latencies,
     }
+
+
+WORST_CASES: dict[str, dict[str, Any]] = {
+    # the largest single /score bodies of the slowest classes of bench/worst_case.py
+    "mcq-en": {"question": "Which lesion is shown?", "options": {"A": "Papule", "B": "Plaque", "C": "Nodule"},
+               "answer": "B", "candidate": ("Answer: B. " * 4546)[:50_000]},
+    "mcq-zh": {"question": "皮损类型？", "options": {"A": "丘疹", "B": "斑块", "C": "结节", "D": "水疱"}, "answer": "B",
+               "candidate": ("答案是B。" * 10_000)[:50_000], "language": "zh"},
+    "open-zh": {"question": "皮损是什么颜色？", "reference": "红色", "candidate": ("皮损呈红色边界不清，" * 5000)[:50_000],
+                "language": "zh"},
+}
+
+
+async def drive_with_worst(port: int, ordinary: list[bytes], worst: bytes | None, clients: int,
+                           max_seconds: float) -> tuple[dict[str, Any], float | None, str]:
+    """The ordinary requests over ``clients`` connections, with ``worst`` (if any) sent first on its own."""
+    worst_state: dict[str, Any] = {"next": 0, "latencies": [], "errors": {}, "cached": 0}
+    deadline = time.monotonic() + max_seconds
+    task = None
+    if worst is not None:
+        task = asyncio.create_task(_connection("127.0.0.1", port, [worst], worst_state, deadline))
+        await asyncio.sleep(0.2)  # it is being judged when the ordinary ones start
+    result = await drive(port, ordinary, clients, max_seconds)
+    if task is not None:
+        await task
+    worst_s = worst_state["latencies"][0] if worst_state["latencies"] else None
+    return result, worst_s, json.dumps(worst_state["errors"]) if worst_state["errors"] else "ok"
+
+
+def run_worst_case(args: argparse.Namespace) -> None:
+    """``--worst-case``: ordinary requests alone, then next to one worst-case request."""
+    tmp = Path(tempfile.mkdtemp(prefix="judge-load-"))
+    port = free_port()
+    bodies = build_bodies(3 * args.ordinary)
+    worst_body = WORST_CASES[args.worst_case]
+    print(f"{args.ordinary} ordinary requests over {args.clients} clients, worst case {args.worst_case} "
+          f"({len(worst_body.get('candidate', ''))} characters), backend {args.backend}, {os.cpu_count()} CPUs")
+    proc = start_service(tmp / "data", port, args.backend, args.workers, args.api_base)
+    try:
+        def phase(k: int, worst: dict[str, Any] | None, label: str) -> None:
+            ordinary = [encode(b, port) for b in bodies[k * args.ordinary:(k + 1) * args.ordinary]]
+            r, worst_s, worst_status = asyncio.run(
+                drive_with_worst(port, ordinary, encode(worst, port) if worst else None, args.clients, args.max_seconds))
+            shown = f"  worst case {worst_s:.2f} s ({worst_status})" if worst is not None and worst_s is not None else ""
+            errs = sum(r["errors"].values())
+            print(f"{label:8} ordinary p50 {r['p50_ms']:8.1f} ms  p99 {r['p99_ms']:8.1f} ms  max "
+                  f"{1000 * max(r['latencies'], default=0):8.1f} ms  errors {errs}  ordinary done in {r['seconds']:6.2f} s{shown}", flush=True)
+
+        phase(0, None, "alone")
+        phase(1, worst_body, "together")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def in_process(bodies: list[dict[str, Any]], backend: str, api_base: str | None, db: Path) -> tuple[float, float]:
@@ -205,7 +270,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="judge serve --workers.")
     ap.add_argument("--max-seconds", type=float, default=300.0, help="Time limit per phase.")
     ap.add_argument("--skip-in-process", action="store_true", help="Only drive the service.")
+    ap.add_argument("--worst-case", choices=sorted(WORST_CASES), help="Fairness: ordinary requests next to this one.")
+    ap.add_argument("--ordinary", type=int, default=200, help="With --worst-case: ordinary requests per phase.")
     args = ap.parse_args()
+    if args.worst_case:
+        run_worst_case(args)
+        return
 
     bodies = build_bodies(args.requests)
     tmp = Path(tempfile.mkdtemp(prefix="judge-load-"))

@@ -22,6 +22,8 @@ MAX_OPTION_CHARS = 1_000
 """One MCQ option's text (option keys are the letters A-Z, so at most 26 options)."""
 MAX_CANDIDATE_CHARS = 50_000
 """A candidate answer (a model's raw output) as the judges read it: all of it, never a prefix."""
+MAX_JSON_DEPTH = 32
+"""How deep JSON may nest (a request body, a line of an uploaded file); real records nest 3 levels."""
 
 
 def references_problem(refs: list[str]) -> str | None:

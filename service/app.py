@@ -6,10 +6,11 @@ Usage::
     uvicorn.run("service.app:create_app", factory=True)  # settings from JUDGE_* variables
 
 Threads and connections (see :mod:`service.engine`, :mod:`service.db`, :mod:`service.jobs`):
-uvicorn's event loop parses and answers; ``POST /score`` is scored on the engine's loop
-thread; jobs run on the job worker thread; other handlers borrow a pooled store. Each of them
-has its own SQLite connection to the same WAL-mode file the CLI uses, so the CLI and the
-service share one cache.
+uvicorn's event loop parses and answers; ``POST /score`` is scored on the engine's two lanes
+(ordinary and large requests, a thread each) with LLM calls on the engine's backend thread;
+jobs run on the job worker thread; other handlers borrow a pooled store. Each of them has its
+own SQLite connection to the same WAL-mode file the CLI uses, so the CLI and the service share
+one cache.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def create_app(
         with pool.acquire():
             pass  # opens and migrates the store now
         engine = ScoringEngine(settings.store_path, backend_for, metrics_registry, settings.concurrency)
-        await asyncio.to_thread(engine.start, default_backend)
+        await asyncio.to_thread(engine.start, default_backend, rubric)
         runner = JobRunner(
             settings.store_path, settings.data_dir, backend_for, metrics_registry,
             concurrency=settings.concurrency, poll_seconds=job_poll_seconds, lease_seconds=job_lease_seconds,

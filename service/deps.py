@@ -21,6 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from judge.rubrics import DEFAULT_NAME, Rubric, load_rubric
 from judge.settings import Settings
 from judge.store import Store
+from service.db import StorePool
 from service.engine import ScoringEngine
 from service.jobs import JobRunner
 from service.telemetry import Metrics
@@ -136,6 +137,11 @@ def get_store(request: Request) -> Iterator[Store]:
         yield store
 
 
+async def get_pool(request: Request) -> StorePool:
+    """The store pool itself, for a handler that must borrow a connection only for a moment."""
+    return request.app.state.pool  # type: ignore[no-any-return]
+
+
 async def get_engine(request: Request) -> ScoringEngine:
     """The scoring engine."""
     return request.app.state.engine  # type: ignore[no-any-return]
@@ -159,6 +165,7 @@ async def request_id(request: Request) -> str:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PolicyDep = Annotated[Policy, Depends(get_policy)]
 StoreDep = Annotated[Store, Depends(get_store)]
+PoolDep = Annotated[StorePool, Depends(get_pool)]
 EngineDep = Annotated[ScoringEngine, Depends(get_engine)]
 RunnerDep = Annotated[JobRunner, Depends(get_runner)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]

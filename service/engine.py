@@ -1,31 +1,47 @@
-"""The scoring engine: every ``POST /score`` runs on one dedicated event-loop thread.
+"""The scoring engine: ``POST /score`` is judged on threads of its own, never on uvicorn's loop.
 
-Why a thread of its own rather than uvicorn's loop or the threadpool:
+Threads, each with an event loop of its own:
 
-* the library's :class:`~judge.scoring.Scorer` is async but reads and writes SQLite
-  synchronously, and the embedded judge scores on the CPU; on uvicorn's loop both would stall
-  every other request (``/healthz`` included);
-* LLM backends hold loop-bound state (a semaphore bounding calls in flight, HTTP clients);
-  one long-lived loop lets every request share one backend object, so the concurrency and
-  rate limits hold across requests, which a loop per request or per thread would break;
-* the engine's :class:`~judge.store.Store` connection is used by that thread only.
+* **the backend loop** (``judge-backends``): async (LLM) backends are built and called here and
+  nowhere else. They hold loop-bound state (a semaphore bounding the calls in flight, HTTP
+  clients); one long-lived loop lets every request share one backend object, so
+  ``JUDGE_CONCURRENCY`` bounds the calls in flight for the whole service. The loop only waits
+  on the network: no judging runs on it.
+* **two lanes**, ``light`` and ``heavy`` (``judge-light``, ``judge-heavy``), where the library's
+  :class:`~judge.scoring.Scorer` runs: MCQ rules, cache keys, the embedded judge (CPU-bound),
+  and the store reads and writes, on a :class:`~judge.store.Store` connection each lane owns.
+  LLM calls a lane makes are handed to the backend loop and awaited.
 
-Requests hand their tasks over with :meth:`ScoringEngine.score` and await the result.
-Requests that arrive while the engine is busy are **batched**: one ``Scorer.ascore`` and one
-stored run for all of them (one cache lookup, three writes), then each gets its own verdicts
-back. A batch that fails (a backend error) is rescored request by request, so only the
-request that caused it sees the error. Async (LLM) backends get one semaphore shared by all
-requests, so ``JUDGE_CONCURRENCY`` bounds the calls in flight for the whole service.
+A request's **cost** is the number of characters the judges read (question, references, options
+and candidate of each item), which bounds its judging time once the judges are linear. A request
+of at most :data:`LIGHT_CHARS` goes to the light lane, where requests that arrive together are
+**batched** (one ``Scorer.ascore`` and one stored run: one cache lookup, three writes), each batch
+holding at most :data:`LIGHT_CHARS`; so an ordinary request waits at most for one bounded batch.
+Anything bigger goes to the heavy lane, each request alone, at most :data:`MAX_HEAVY_WAITING` of
+them waiting (more: :class:`EngineBusy`, a 503 with ``Retry-After``). The two lanes run side by side:
+CPU-bound Python shares one core through the GIL, which a busy thread hands over every switch
+interval (5 ms), so a heavy request slows ordinary ones by a few milliseconds per step rather
+than holding them for its whole duration. A batch that fails (a backend error) is rescored request
+by request, so only the request that caused it sees the error.
+
+:meth:`ScoringEngine.load` says how long requests have waited for a lane; ``/healthz`` reports
+the light lane saturated when an ordinary request has waited more than
+:data:`SATURATED_AFTER_SECONDS`, and ``/metrics`` shows both lanes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import logging
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from judge.backends import Backend
 from judge.errors import BackendError
@@ -36,12 +52,47 @@ from judge.store import Store
 from service.telemetry import Metrics
 
 BackendFactory = Callable[[str], Backend]
+T = TypeVar("T")
+log = logging.getLogger("judge.service")
+
+LIGHT_CHARS = 20_000
+"""A request the judges read at most this many characters of is ordinary (light lane); a light
+batch holds at most this many characters (or one request)."""
+MAX_HEAVY_WAITING = 8
+"""Heavy requests waiting for the heavy lane at most; the next one is refused (503, Retry-After)."""
+SATURATED_AFTER_SECONDS = 5.0
+"""An ordinary request that waited this long for the light lane means the judge is saturated."""
+LANES = ("light", "heavy")
 
 
 def judge_model(backend: Backend) -> str:
     """The model a backend resolves to, or its spec."""
     model = getattr(backend, "model", None) or backend.params.get("model")
     return str(model) if model else backend.spec
+
+
+def case_chars(case: Case) -> int:
+    """Characters of ``case`` the judges read."""
+    return (len(case.question) + len(case.candidate) + sum(map(len, case.references))
+            + sum(map(len, (case.options or {}).values())))
+
+
+def request_cost(tasks: Sequence[Task]) -> int:
+    """Characters of a request the judges read: what its judging time grows with."""
+    return sum(case_chars(t.case) for t in tasks)
+
+
+class EngineBusy(Exception):
+    """The heavy lane has :data:`MAX_HEAVY_WAITING` requests waiting already."""
+
+    retry_after = 5
+
+    def __init__(self, waiting: int) -> None:
+        super().__init__(
+            f"the judge is busy with {waiting} large requests; retry in a few seconds, or send smaller requests "
+            f"(at most {LIGHT_CHARS} characters of question, references, options and candidates are judged at once "
+            "without waiting behind large requests)"
+        )
 
 
 @dataclass
@@ -54,28 +105,26 @@ class ScoreOutcome:
     model: str
 
 
-class ScoringEngine:
-    """Owns the scoring loop thread, its store connection and the backends built on it."""
+@dataclass
+class _Pending:
+    tasks: list[Task]
+    rubric: Rubric
+    spec: str
+    request_id: str
+    token: int
+    cost: int
+    waiter: asyncio.Future[ScoreOutcome]
 
-    def __init__(
-        self, store_path: str | Path, backend_for: BackendFactory, metrics: Metrics, concurrency: int = 16
-    ) -> None:
-        self.store_path = Path(store_path)
-        self.backend_for = backend_for
-        self.metrics = metrics
-        self.concurrency = concurrency
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._store: Store | None = None
-        self._backends: dict[str, Backend] = {}
-        self._pending: list[_Pending] = []
-        self._dispatch_scheduled = False
-        self._batches: set[asyncio.Task[None]] = set()
 
-    # ------------------------------------------------------------------------- lifecycle
+class _LoopThread:
+    """A daemon thread running an event loop of its own."""
 
-    def start(self, default_backend: str, timeout: float = 120.0) -> None:
-        """Start the thread, open the store and build the default backend (errors propagate)."""
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
         loop = asyncio.new_event_loop()
         ready = threading.Event()
 
@@ -84,89 +133,148 @@ class ScoringEngine:
             loop.call_soon(ready.set)
             loop.run_forever()
 
-        self._loop = loop
-        self._thread = threading.Thread(target=run, name="judge-scoring", daemon=True)
-        self._thread.start()
+        self.loop = loop
+        self.thread = threading.Thread(target=run, name=self.name, daemon=True)
+        self.thread.start()
         ready.wait()
-        try:
-            asyncio.run_coroutine_threadsafe(self._open(default_backend), loop).result(timeout)
-        except BaseException:
-            self.stop()
-            raise
 
-    async def _open(self, default_backend: str) -> None:
-        self._store = Store.open(self.store_path)
-        _ = self._backend(default_backend).params  # the embedded judge loads its lexicon here, not on request 1
+    def run(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        """Schedule ``coro`` on this thread's loop (from any thread)."""
+        if self.loop is None:
+            coro.close()
+            raise RuntimeError(f"the {self.name} thread is not running")
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     @property
     def alive(self) -> bool:
-        """True while the loop thread runs."""
-        return self._thread is not None and self._thread.is_alive()
+        return self.thread is not None and self.thread.is_alive()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Close the store and stop the thread."""
-        loop, thread = self._loop, self._thread
+    def stop(self, closing: Coroutine[Any, Any, None] | None, timeout: float) -> None:
+        """Run ``closing`` on the loop (bounded by ``timeout``), then stop the loop and the thread."""
+        loop, thread = self.loop, self.thread
         if loop is None or thread is None:
+            if closing is not None:
+                closing.close()
             return
         if thread.is_alive():
             try:
-                asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout)
+                if closing is not None:
+                    asyncio.run_coroutine_threadsafe(closing, loop).result(timeout)
+            except FutureTimeout:  # busy judging: the daemon thread dies with the process
+                log.warning("the %s thread was still busy after %.0f s at shutdown", self.name, timeout)
             finally:
                 loop.call_soon_threadsafe(loop.stop)
                 thread.join(timeout)
+        elif closing is not None:
+            closing.close()
         if not thread.is_alive():
             loop.close()
-        self._loop = self._thread = None
+        self.loop = self.thread = None
 
-    async def _close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
 
-    # --------------------------------------------------------------------------- scoring
+class _Lane(_LoopThread):
+    """Where requests are scored: a loop thread with its own store connection and queue."""
 
-    def _backend(self, spec: str) -> Backend:
-        backend = self._backends.get(spec)
-        if backend is None:
-            backend = self.backend_for(spec)
-            if not hasattr(backend, "judge_sync"):  # async (LLM): one in-flight bound for all requests
-                backend = _Bounded(backend, self.concurrency)
-            self._backends[spec] = backend
-        return backend
+    def __init__(self, name: str, engine: ScoringEngine, batch_chars: int | None, max_waiting: int | None) -> None:
+        super().__init__(f"judge-{name}")
+        self.lane = name
+        self.engine = engine
+        self.batch_chars = batch_chars
+        """Characters per batch at most (a batch holds one request at least); None: one request per batch."""
+        self.max_waiting = max_waiting
+        self.store: Store | None = None
+        self._pending: list[_Pending] = []
+        self._dispatch_scheduled = False
+        self._batches: set[asyncio.Task[None]] = set()
+        self._lock = threading.Lock()
+        self._waiting: dict[int, float] = {}  # token -> when the request arrived (monotonic)
+        self._tokens = itertools.count()
+        self.running = 0
+        """Batches being scored now."""
 
-    async def score(self, tasks: Sequence[Task], rubric: Rubric, backend: str, request_id: str) -> ScoreOutcome:
-        """Score ``tasks`` on the engine thread (awaitable from any event loop).
+    # ------------------------------------------------------------------ bookkeeping (any thread)
 
-        Task ids must be unique across concurrent requests (the route makes the verdict's
-        ``model`` ``request:<id>``), since requests that arrive together share one batch.
-        """
-        if self._loop is None:
-            raise RuntimeError("the scoring engine is not running")
-        future = asyncio.run_coroutine_threadsafe(self._submit(list(tasks), rubric, backend, request_id), self._loop)
-        return await asyncio.wrap_future(future)
+    def admit(self) -> int:
+        """Register an arriving request; EngineBusy when the lane's queue is full."""
+        with self._lock:
+            if self.max_waiting is not None and len(self._waiting) >= self.max_waiting:
+                self.engine.metrics.scoring_refused(self.lane)
+                raise EngineBusy(len(self._waiting))
+            token = next(self._tokens)
+            self._waiting[token] = time.monotonic()
+            return token
 
-    async def _submit(self, tasks: list[Task], rubric: Rubric, spec: str, request_id: str) -> ScoreOutcome:
-        waiter: asyncio.Future[ScoreOutcome] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(tasks, rubric, spec, request_id, waiter))
+    def started(self, tokens: Sequence[int]) -> None:
+        """These requests left the queue (their batch started, or they went away)."""
+        with self._lock:
+            for t in tokens:
+                self._waiting.pop(t, None)
+
+    def load(self) -> dict[str, float]:
+        """Requests waiting, batches running and the longest wait so far (seconds)."""
+        with self._lock:
+            oldest = min(self._waiting.values(), default=None)
+            waiting = len(self._waiting)
+        return {
+            "waiting": waiting, "running": self.running,
+            "oldest_wait_seconds": 0.0 if oldest is None else time.monotonic() - oldest,
+        }
+
+    # ----------------------------------------------------------------- on the lane's own loop
+
+    async def open(self) -> None:
+        self.store = Store.open(self.engine.store_path)
+
+    async def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    async def submit(
+        self, tasks: list[Task], rubric: Rubric, spec: str, request_id: str, token: int, cost: int
+    ) -> ScoreOutcome:
+        p = _Pending(tasks, rubric, spec, request_id, token, cost, asyncio.get_running_loop().create_future())
+        self._pending.append(p)
         if not self._dispatch_scheduled:
             self._dispatch_scheduled = True
             asyncio.get_running_loop().call_soon(self._dispatch)
-        return await waiter
+        return await p.waiter
 
     def _dispatch(self) -> None:
-        """Everything submitted since the last dispatch becomes one batch per (rubric, backend)."""
+        """Everything submitted since the last dispatch becomes batches per (rubric, backend)."""
         self._dispatch_scheduled = False
         groups: dict[tuple[str, str, str], list[_Pending]] = {}
         for p in self._pending:
             groups.setdefault((p.rubric.id, p.rubric.sha256, p.spec), []).append(p)
         self._pending = []
         for group in groups.values():
-            task = asyncio.get_running_loop().create_task(self._run_batch(group))
-            self._batches.add(task)
-            task.add_done_callback(self._batches.discard)
+            for batch in self._cut(group):
+                task = asyncio.get_running_loop().create_task(self._run_batch(batch))
+                self._batches.add(task)
+                task.add_done_callback(self._batches.discard)
+
+    def _cut(self, group: list[_Pending]) -> list[list[_Pending]]:
+        """Consecutive batches of at most ``batch_chars`` characters (one request at least)."""
+        if self.batch_chars is None:
+            return [[p] for p in group]
+        batches: list[list[_Pending]] = []
+        size = 0
+        for p in group:
+            if batches and size + p.cost <= self.batch_chars:
+                batches[-1].append(p)
+                size += p.cost
+            else:
+                batches.append([p])
+                size = p.cost
+        return batches
 
     async def _run_batch(self, group: list[_Pending]) -> None:
+        group = [p for p in group if not p.waiter.done()]  # callers that went away are not scored
+        if not group:
+            return
+        self.started([p.token for p in group])
         first = group[0]
+        self.running += 1
         try:
             outcome = await self._score([t for p in group for t in p.tasks], first.rubric, first.spec,
                                         [p.request_id for p in group], count_errors=len(group) == 1)
@@ -179,6 +287,8 @@ class ScoringEngine:
             # whatever the batch finished is in the cache already
             await asyncio.gather(*(self._run_batch([p]) for p in group))
             return
+        finally:
+            self.running -= 1
         start = 0
         for p in group:
             part = outcome.verdicts[start : start + len(p.tasks)]
@@ -189,31 +299,117 @@ class ScoringEngine:
     async def _score(
         self, tasks: list[Task], rubric: Rubric, spec: str, request_ids: list[str], count_errors: bool = True
     ) -> ScoreOutcome:
-        store = self._store
+        store = self.store
         assert store is not None
+        metrics = self.engine.metrics
         try:
-            backend = self._backend(spec)
-            scorer = Scorer(backend, rubric, store, concurrency=self.concurrency)
+            backend = self.engine.backend(spec)
+            scorer = Scorer(backend, rubric, store, concurrency=self.engine.concurrency)
             verdicts = await scorer.ascore(tasks)
         except BackendError:
             if count_errors:
-                self.metrics.backend_error(spec)
+                metrics.backend_error(spec)
             raise
         args: dict[str, Any] = {"requests": request_ids, "rubric": rubric.id, "backend": backend.spec}
         run_id = store.start_run("serve:score", args, len(tasks))
         store.add_verdicts(run_id, verdicts)
         store.finish_run(run_id, "complete", {"stats": scorer.stats, "n_verdicts": len(verdicts)})
-        self.metrics.observe_verdicts("score", verdicts, scorer.stats)
+        metrics.observe_verdicts("score", verdicts, scorer.stats)
         return ScoreOutcome(verdicts, dict(scorer.stats), run_id, judge_model(backend))
 
 
-@dataclass
-class _Pending:
-    tasks: list[Task]
-    rubric: Rubric
-    spec: str
-    request_id: str
-    waiter: asyncio.Future[ScoreOutcome]
+class ScoringEngine:
+    """Owns the backend loop, the two lanes, their store connections and the backends."""
+
+    def __init__(
+        self, store_path: str | Path, backend_for: BackendFactory, metrics: Metrics, concurrency: int = 16
+    ) -> None:
+        self.store_path = Path(store_path)
+        self.backend_for = backend_for
+        self.metrics = metrics
+        self.concurrency = concurrency
+        self._backend_loop = _LoopThread("judge-backends")
+        self.lanes = {
+            "light": _Lane("light", self, batch_chars=LIGHT_CHARS, max_waiting=None),
+            "heavy": _Lane("heavy", self, batch_chars=None, max_waiting=MAX_HEAVY_WAITING),
+        }
+        self._backends: dict[str, Backend] = {}
+        self._backends_lock = threading.Lock()
+
+    # ------------------------------------------------------------------------- lifecycle
+
+    def start(self, default_backend: str, rubric: Rubric | None = None, timeout: float = 120.0) -> None:
+        """Start the threads, open the stores and build the default backend (errors propagate).
+
+        With ``rubric``, a synchronous (embedded) backend judges one small case under it, so that
+        its lexicon and the rubric's compiled tables are ready before the first request (about a
+        second otherwise spent by request 1).
+        """
+        try:
+            self._backend_loop.start()
+            for lane in self.lanes.values():
+                lane.start()
+                lane.run(lane.open()).result(timeout)
+            backend = self.backend(default_backend)
+            _ = backend.params
+            judge_sync = getattr(backend, "judge_sync", None)
+            if judge_sync is not None and rubric is not None:
+                judge_sync(Case(question="What color is the lesion?", references=["red"], candidate="red"), rubric)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def alive(self) -> bool:
+        """True while every engine thread runs."""
+        return self._backend_loop.alive and all(lane.alive for lane in self.lanes.values())
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Close the stores and stop the threads (lanes first: they may be waiting on the backend loop)."""
+        for lane in self.lanes.values():
+            lane.stop(lane.close(), timeout)
+        self._backend_loop.stop(None, timeout)
+
+    # --------------------------------------------------------------------------- scoring
+
+    def backend(self, spec: str) -> Backend:
+        """The backend for ``spec`` (built once, on the backend loop); any thread may call it."""
+        with self._backends_lock:
+            backend = self._backends.get(spec)
+            if backend is None:
+                built = self._backend_loop.run(self._build(spec)).result()
+                backend = built if hasattr(built, "judge_sync") else _OnLoop(built, self._backend_loop)
+                self._backends[spec] = backend
+            return backend
+
+    async def _build(self, spec: str) -> Backend:
+        backend = self.backend_for(spec)
+        if hasattr(backend, "judge_sync"):  # synchronous (embedded): called on the lanes directly
+            return backend
+        return _Bounded(backend, self.concurrency)  # async (LLM): one in-flight bound for all requests
+
+    async def score(self, tasks: Sequence[Task], rubric: Rubric, backend: str, request_id: str) -> ScoreOutcome:
+        """Score ``tasks`` on a lane (awaitable from any event loop); EngineBusy when the heavy lane is full.
+
+        Task ids must be unique across concurrent requests (the route makes the verdict's
+        ``model`` ``request:<id>``), since requests that arrive together share one batch.
+        """
+        tasks = list(tasks)
+        cost = request_cost(tasks)
+        lane = self.lanes["light" if cost <= LIGHT_CHARS else "heavy"]
+        token = lane.admit()
+        try:
+            return await asyncio.wrap_future(lane.run(lane.submit(tasks, rubric, backend, request_id, token, cost)))
+        finally:
+            lane.started([token])  # no-op once its batch started; a caller that went away leaves the queue
+
+    def load(self) -> dict[str, dict[str, float]]:
+        """Per lane: requests waiting, batches running, the longest wait (seconds)."""
+        return {name: lane.load() for name, lane in self.lanes.items()}
+
+    def saturated(self) -> bool:
+        """True when an ordinary request has waited more than :data:`SATURATED_AFTER_SECONDS` for a lane."""
+        return self.lanes["light"].load()["oldest_wait_seconds"] > SATURATED_AFTER_SECONDS
 
 
 class _Bounded:
@@ -235,6 +431,28 @@ class _Bounded:
     async def extract(self, case: Case, rubric: Rubric) -> Judgment:
         async with self._semaphore:
             return await self._inner.extract(case, rubric)
+
+    def __getattr__(self, name: str) -> Any:  # model, api_base, ... (never judge_sync: not wrapped then)
+        return getattr(self._inner, name)
+
+
+class _OnLoop:
+    """An async backend living on the backend loop, called from a lane's loop."""
+
+    def __init__(self, inner: Backend, home: _LoopThread) -> None:
+        self._inner = inner
+        self._home = home
+        self.spec = inner.spec
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self._inner.params
+
+    async def judge(self, case: Case, rubric: Rubric) -> Judgment:
+        return await asyncio.wrap_future(self._home.run(self._inner.judge(case, rubric)))
+
+    async def extract(self, case: Case, rubric: Rubric) -> Judgment:
+        return await asyncio.wrap_future(self._home.run(self._inner.extract(case, rubric)))
 
     def __getattr__(self, name: str) -> Any:  # model, api_base, ... (never judge_sync: not wrapped then)
         return getattr(self._inner, name)

@@ -7,6 +7,7 @@ ever puts a stack trace in a response.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,9 +18,16 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from judge.errors import BackendError, InputError, JudgeError, RubricError, StoreError
+from service.engine import EngineBusy
 from service.schemas import DISCRIMINATOR_TAGS
 
 MAX_LISTED = 20
+MAX_DETAIL_CHARS = 2_000
+"""An error's ``detail`` at most (it may quote a client's value; the quote is not the point)."""
+MAX_PROBLEM_CHARS = 300
+"""One field's problem in a 422 at most."""
+_short_repr = reprlib.Repr()
+_short_repr.maxstring = _short_repr.maxother = 80  # a client's value, echoed: bounded in size and depth
 
 
 def _rid(request: Request) -> str | None:
@@ -45,7 +53,7 @@ def _problem(error: dict[str, Any]) -> str:
     if kind == "missing":
         return "field required"
     if kind == "literal_error" or kind == "enum":
-        return f"{msg}, got {error.get('input')!r}"[:300]
+        return f"{msg}, got {_short_repr.repr(error.get('input'))}"
     return msg.removeprefix("Value error, ")
 
 
@@ -56,7 +64,10 @@ def describe_errors(errors: Sequence[dict[str, Any]]) -> tuple[str, list[dict[st
         loc = list(e.get("loc", ()))
         if e.get("type") == "json_invalid":
             loc = loc[:1]  # ("body", <char offset>) -> "body"
-        listed.append({"field": _field(loc), "problem": _problem(e)})
+        problem = _problem(e)
+        if len(problem) > MAX_PROBLEM_CHARS:
+            problem = f"{problem[:MAX_PROBLEM_CHARS]}..."
+        listed.append({"field": _field(loc)[:MAX_PROBLEM_CHARS], "problem": problem})
     text = "; ".join(f"{x['field']}: {x['problem']}" for x in listed[:MAX_LISTED])
     if len(listed) > MAX_LISTED:
         text += f"; and {len(listed) - MAX_LISTED} more"
@@ -71,7 +82,9 @@ def request_validation_error(exc: ValidationError, prefix: str = "body") -> Requ
 
 def error_response(request: Request, status: int, detail: str, headers: dict[str, str] | None = None,
                    **extra: Any) -> JSONResponse:
-    """The JSON body every error uses."""
+    """The JSON body every error uses (``detail`` clipped to :data:`MAX_DETAIL_CHARS`)."""
+    if len(detail) > MAX_DETAIL_CHARS:
+        detail = f"{detail[:MAX_DETAIL_CHARS]}... ({len(detail) - MAX_DETAIL_CHARS} more characters)"
     return JSONResponse({"detail": detail, **extra, "request_id": _rid(request)}, status_code=status, headers=headers)
 
 
@@ -98,8 +111,14 @@ async def _judge(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, 400, str(exc))
 
 
+async def _busy(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, EngineBusy)
+    return error_response(request, 503, str(exc), headers={"Retry-After": str(exc.retry_after)})
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers (the catch-all for anything else is the request-context middleware)."""
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(JudgeError, _judge)
+    app.add_exception_handler(EngineBusy, _busy)

@@ -32,7 +32,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -44,6 +44,7 @@ from judge.models import Verdict
 from judge.rubrics import load_rubric
 from judge.scoring import tasks_for
 from judge.store import Store
+from service import jsontext
 from service.telemetry import Metrics
 
 log = logging.getLogger("judge.service.jobs")
@@ -51,7 +52,7 @@ log = logging.getLogger("judge.service.jobs")
 BENCHMARK_FILE = "benchmark.jsonl"
 OUT_DIR = "out"
 RESULTS_CSV = "results.csv"
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_SAFE_NAME = re.compile(r"[^\w.-]+")  # letters and digits of any script; no slashes, controls or bidi marks
 _JOB_ID = re.compile(r"^[0-9a-f]{16}$")
 RESULT_COLUMNS = (
     "item_id", "model", "ability", "question_type", "attribute", "language", "score", "unscored_reason",
@@ -186,16 +187,54 @@ def save_upload(source: BinaryIO, target: Path) -> None:
 def resolve_server_path(data_dir: Path, path: str, what: str) -> Path:
     """A caller-named server file, which must lie inside the data directory.
 
-    Raises PermissionError for a path outside it and InputError for a missing file.
+    Raises PermissionError for a path outside it and InputError for a missing file or a path
+    the system cannot use (a NUL byte, a name too long).
     """
     root = data_dir.resolve()
-    candidate = Path(path)
-    resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
-    if not resolved.is_relative_to(root):
-        raise PermissionError(f"{what}: {path!r} is outside the server's data directory; upload the file instead")
-    if not resolved.is_file():
-        raise InputError("file not found on the server", path=path)
+    shown = path if len(path) <= 200 else f"{path[:200]}..."  # the caller's own path, quoted briefly
+    try:
+        candidate = Path(path)
+        resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
+        if not resolved.is_relative_to(root):
+            raise PermissionError(f"{what}: {shown!r} is outside the server's data directory; upload the file instead")
+        if not resolved.is_file():
+            raise InputError("file not found on the server", path=shown)
+    except (OSError, ValueError) as exc:  # PermissionError is an OSError: ours, keep it
+        if isinstance(exc, PermissionError):
+            raise
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(f"not a usable file name ({reason})", path=shown) from None
     return resolved
+
+
+def _text_lines(fh: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """``(line number, bytes)`` split as a text-mode file splits them (``\n``, ``\r\n`` and ``\r``),
+    so the numbers agree with the reader's (0x0D never occurs inside a UTF-8 sequence)."""
+    lineno = 0
+    for raw in fh:
+        body = raw[:-1] if raw.endswith(b"\n") else raw
+        body = body[:-1] if body.endswith(b"\r") else body
+        for part in body.split(b"\r"):
+            lineno += 1
+            yield lineno, part
+
+
+def check_text(path: Path, name: str) -> None:
+    """Every line of a JSONL file is UTF-8 JSON the service accepts (:mod:`service.jsontext`).
+
+    Raises InputError naming the caller's file ``name`` and the line. Run before the file is
+    read as records, so a job whose bytes the judges cannot take is refused at submission.
+    """
+    with open(path, "rb") as fh:
+        for lineno, raw in _text_lines(fh):
+            if not raw.strip():
+                continue
+            try:
+                jsontext.loads(raw, sniff=lineno == 1)  # a UTF-16 or UTF-32 file shows on its first line
+            except jsontext.JSONTextError as exc:
+                raise InputError(exc.msg, path=name, line=lineno) from None
+            except ValueError:
+                pass  # invalid JSON syntax: the reader says so, in its own words
 
 
 def validate_job(job: NewJob, split: str | None) -> int:
@@ -205,6 +244,9 @@ def validate_job(job: NewJob, split: str | None) -> int:
     """
     names = {str(job.benchmark_path): job.benchmark_name}
     names.update({str(p): n for p, n in zip(job.prediction_paths, job.prediction_names, strict=True)})
+    for path, name in zip([job.benchmark_path, *job.prediction_paths], [job.benchmark_name, *job.prediction_names],
+                          strict=True):
+        check_text(path, name)
     try:
         items, preds = load_inputs(job.benchmark_path, job.prediction_paths, split)
     except InputError as exc:
@@ -225,6 +267,23 @@ def new_job_record(job: NewJob, *, split: str | None, rubric: str, backend: str,
         "predictions": json.dumps(job.prediction_names), "split": split, "rubric": rubric, "backend": backend,
         "done": 0, "total": total, "unscored": 0, "summary": None, "error": None, "run_id": None,
         "request_id": request_id,
+    }
+
+
+def public_files(provenance: dict[str, Any], benchmark: str, predictions: Sequence[str]) -> dict[str, Any]:
+    """The table's file provenance with the caller's file names for the server paths (sha256 kept).
+
+    A job's outputs are served to clients, and no response names a path on the server.
+    """
+
+    def named(info: Any, name: str) -> dict[str, Any]:
+        sha = info.get("sha256") if isinstance(info, dict) else None
+        return {"path": name, "sha256": sha}
+
+    preds = provenance.get("predictions") or []
+    return {
+        "benchmark": named(provenance.get("benchmark"), benchmark),
+        "predictions": [named(info, name) for info, name in zip(preds, predictions, strict=False)],
     }
 
 
@@ -398,6 +457,7 @@ class JobRunner:
                 concurrency=self.concurrency, progress=progress,
             )
             out = path / OUT_DIR
+            result.table.provenance.update(public_files(result.table.provenance, row["benchmark"], names))
             write_outputs(result, out)
             (out / RESULTS_CSV).write_text(results_csv(result.verdicts), encoding="utf-8")
             reasons: dict[str, int] = {}

@@ -5,7 +5,10 @@ is refused at the first read, before a byte is taken (so after routing: it is co
 under its route), and a chunked body is counted as it streams in and refused
 as soon as it passes the limit, so at most one chunk past the limit is ever in memory. (Not
 FastAPI's own ``max_body_size``: it answers in plain text and, sitting outside the user
-middleware, replaces our JSON error bodies.)
+middleware, replaces our JSON error bodies.) It also bounds how long a body may stall: uvicorn
+waits for the rest of a body as long as the client keeps the connection open (its
+``timeout_keep_alive`` only applies between requests), so a client that sends part of a body and
+then nothing (slowloris) gets a 408 after :data:`BODY_IDLE_SECONDS` without a byte.
 
 :class:`RequestContextMiddleware`:
 
@@ -18,6 +21,7 @@ middleware, replaces our JSON error bodies.)
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -33,11 +37,26 @@ log = logging.getLogger("judge.service")
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-class BodyTooLarge(HTTPException):
-    """Raised from ``receive`` when the body passes the limit; the HTTP handlers turn it into a 413."""
+BODY_IDLE_SECONDS = 30.0
+"""A request body that stalls this long (no byte arrives) is answered 408."""
+
+
+class BodyRefused(HTTPException):
+    """Raised from ``receive``; the HTTP handlers answer it (or the middleware, if it gets that far)."""
+
+
+class BodyTooLarge(BodyRefused):
+    """The body passed the limit: 413."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"request body over the limit of {limit} bytes (JUDGE_MAX_BODY_BYTES)")
+
+
+class BodyStalled(BodyRefused):
+    """No byte of the body arrived for a while: 408."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(408, f"the request body stalled: no byte arrived for {seconds:g} s")
 
 
 async def _send_json(send: Send, status: int, payload: dict[str, object]) -> None:
@@ -50,11 +69,12 @@ async def _send_json(send: Send, status: int, payload: dict[str, object]) -> Non
 
 
 class BodyLimitMiddleware:
-    """413 for a request body over ``limit`` bytes, declared or streamed."""
+    """413 for a request body over ``limit`` bytes, declared or streamed; 408 for one that stalls."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, idle_seconds: float = BODY_IDLE_SECONDS) -> None:
         self.app = app
         self.limit = limit
+        self.idle_seconds = idle_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,19 +82,28 @@ class BodyLimitMiddleware:
             return
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
         too_large = BodyTooLarge(self.limit)
-        refuse = declared.isdigit() and int(declared) > self.limit
+        refuse = declared.isdigit() and (len(declared) > 18 or int(declared) > self.limit)
         seen = 0
         started = False
+        body_done = False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, body_done
             if refuse:  # declared too large: refuse at the first read, before a byte is taken
                 raise too_large
-            message = await receive()
+            if body_done:  # after the body: a disconnect listener may wait as long as it likes
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.idle_seconds)
+            except asyncio.TimeoutError:  # TimeoutError itself from Python 3.11
+                raise BodyStalled(self.idle_seconds) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
                 if seen > self.limit:
                     raise too_large
+            else:
+                body_done = True
             return message
 
         async def tracked(message: Message) -> None:
@@ -85,10 +114,10 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, counted, tracked)
-        except BodyTooLarge:
+        except BodyRefused as exc:
             if started:
                 raise
-            await _send_json(send, 413, {"detail": too_large.detail, "request_id": scope.get("judge.request_id")})
+            await _send_json(send, exc.status_code, {"detail": exc.detail, "request_id": scope.get("judge.request_id")})
 
 
 class RequestContextMiddleware:
@@ -121,7 +150,7 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            log.exception("request %s %s %s failed", rid, scope.get("method"), scope.get("path"))
+            log.exception("request %s %r %r failed", rid, scope.get("method"), scope.get("path"))
             if not started:
                 await _send_json(send_with_id, 500, {"detail": "internal error", "request_id": rid})
             status = 500

@@ -6,11 +6,12 @@ ignored key.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
-from judge.limits import MAX_CANDIDATE_CHARS, MAX_ID_CHARS, MAX_QUESTION_CHARS
+from judge.limits import MAX_CANDIDATE_CHARS, MAX_ID_CHARS, MAX_QUESTION_CHARS, references_problem
 from judge.models import (
     Ability,
     Attribute,
@@ -18,13 +19,13 @@ from judge.models import (
     Language,
     QuestionType,
     Split,
-    check_references,
     detect_language,
     normalize_options,
     split_letters,
 )
 
 JobState = Literal["queued", "running", "complete", "failed"]
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class _Request(BaseModel):
@@ -66,6 +67,14 @@ class ScoreItem(_Request):
     def _letters(cls, options: dict[str, str] | None) -> dict[str, str] | None:
         return normalize_options(options)
 
+    @field_validator("reference")
+    @classmethod
+    def _within_limits(cls, reference: str | list[str] | None) -> str | list[str] | None:
+        problem = references_problem(_reference_list(reference))
+        if problem:
+            raise ValueError(problem)
+        return reference
+
     @model_validator(mode="after")
     def _check_kind(self) -> ScoreItem:
         if self.kind == "mcq":
@@ -83,7 +92,6 @@ class ScoreItem(_Request):
                 raise ValueError("`answer` is for mcq items; give the reference of an open-ended item in `reference`")
             if not self.references:
                 raise ValueError("`reference` is required (a non-empty string or list) for an open-ended item")
-            check_references(self.references)
         return self
 
     @property
@@ -96,8 +104,7 @@ class ScoreItem(_Request):
         """Acceptable references (open-ended) or the answer letters (mcq)."""
         if self.kind == "mcq":
             return split_letters(self.answer or "")
-        refs = self.reference if isinstance(self.reference, list) else [self.reference or ""]
-        return [r.strip() for r in refs if r and r.strip()]
+        return _reference_list(self.reference)
 
     def to_case(self) -> Case:
         """The library's :class:`~judge.models.Case` for this item."""
@@ -113,12 +120,19 @@ class ScoreItem(_Request):
         return frozenset(split_letters(self.answer or "")) if self.kind == "mcq" else None
 
 
+def _reference_list(reference: str | list[str] | None) -> list[str]:
+    refs = reference if isinstance(reference, list) else [reference or ""]
+    return [r.strip() for r in refs if r and r.strip()]
+
+
 class _Overrides(_Request):
     rubric: str | None = Field(
-        default=None, description="Rubric id for this request; only the server's default or ids in JUDGE_ALLOWED_RUBRICS."
+        default=None, max_length=MAX_ID_CHARS,
+        description="Rubric id for this request; only the server's default or ids in JUDGE_ALLOWED_RUBRICS.",
     )
     backend: str | None = Field(
-        default=None, description="Backend for this request; only the server's default or specs in JUDGE_ALLOWED_BACKENDS."
+        default=None, max_length=MAX_ID_CHARS,
+        description="Backend for this request; only the server's default or specs in JUDGE_ALLOWED_BACKENDS.",
     )
 
 
@@ -187,8 +201,26 @@ class JobCreate(_Request):
     benchmark: str = Field(min_length=1, description="Benchmark JSONL, relative to JUDGE_DATA_DIR (or absolute inside it).")
     predictions: list[str] = Field(default_factory=list, description="Prediction JSONL files, same rules.")
     split: Split | None = Field(default=None, description="Score only this split.")
-    rubric: str | None = Field(default=None, description="Rubric override (allowed values only).")
-    backend: str | None = Field(default=None, description="Backend override (allowed values only).")
+    rubric: str | None = Field(default=None, max_length=MAX_ID_CHARS, description="Rubric override (allowed values only).")
+    backend: str | None = Field(default=None, max_length=MAX_ID_CHARS, description="Backend override (allowed values only).")
+
+    @field_validator("benchmark")
+    @classmethod
+    def _benchmark_path(cls, path: str) -> str:
+        return _file_path(path)
+
+    @field_validator("predictions")
+    @classmethod
+    def _prediction_paths(cls, paths: list[str]) -> list[str]:
+        return [_file_path(p) for p in paths]
+
+
+def _file_path(path: str) -> str:
+    """A file path a caller may name: no control characters (a NUL byte ends a path in the system's eyes)."""
+    bad = _CONTROL.search(path)
+    if bad is not None:
+        raise ValueError(f"a file path may not contain control characters (found {bad.group()!r})")
+    return path
 
 
 class JobProgress(_Response):

@@ -5,10 +5,17 @@ small and stable, and the library's multi-process mode (the only thing it would 
 ``judge serve --workers N``) needs a shared directory and hooks anyway. Each process reports
 its own counters; with ``--workers N`` a scrape sees the worker that answered it.
 
+Every label value comes from a fixed set, so no request can grow the exposition: ``route`` is a
+route *template* of the app (``/jobs/{job_id}``) or ``unmatched``; ``method`` one of
+:data:`METHODS` or ``other``; ``status`` one of :data:`STATUSES` or its class (``4xx``);
+``backend`` a spec the operator allowed; ``lane`` ``light`` or ``heavy``.
+
 Families:
 
 * ``judge_http_requests_total{route,method,status}``
 * ``judge_http_request_duration_seconds{route,method}`` (histogram)
+* ``judge_scoring_waiting{lane}``, ``judge_scoring_running{lane}``, ``judge_scoring_oldest_wait_seconds{lane}``
+  (gauges, read from the engine at scrape time) and ``judge_scoring_refused_total{lane}``
 * ``judge_verdicts_total{source,outcome}`` - source ``score`` or ``job``; outcome ``scored``/``unscored``
 * ``judge_cache_hits_total`` / ``judge_cache_misses_total`` - backend judgments served from the store / computed
 * ``judge_backend_errors_total{backend}`` - backend failures (``BackendError``)
@@ -26,6 +33,22 @@ from judge.models import Verdict
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 BUCKETS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""HTTP methods counted by name; any other is counted as ``other``."""
+STATUSES = frozenset({200, 202, 400, 401, 403, 404, 405, 408, 409, 413, 415, 422, 431, 500, 503})
+"""Status codes the service answers with, counted by code; any other is counted by class (``4xx``)."""
+
+
+def method_label(method: object) -> str:
+    """``POST`` -> ``POST``; an invented method -> ``other``."""
+    return method if isinstance(method, str) and method in METHODS else "other"
+
+
+def status_label(status: int) -> str:
+    """``422`` -> ``"422"``; a code outside :data:`STATUSES` -> its class, ``"4xx"``."""
+    if status in STATUSES:
+        return str(status)
+    return f"{status // 100}xx" if 100 <= status <= 599 else "other"
 
 
 def _escape(value: str) -> str:
@@ -54,13 +77,15 @@ class Metrics:
         self.cache: Counter[str] = Counter()
         self.backend_errors: Counter[str] = Counter()
         self.jobs: Counter[str] = Counter()
+        self.refused: Counter[str] = Counter()
 
     # ----------------------------------------------------------------------------- updates
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Count one HTTP request and its latency."""
+        """Count one HTTP request and its latency (``route`` must be a template; see the module docstring)."""
+        method, code = method_label(method), status_label(status)
         with self._lock:
-            self.requests[(route, method, str(status))] += 1
+            self.requests[(route, method, code)] += 1
             hist = self._hist.setdefault((route, method), [0.0] * (len(BUCKETS) + 2))
             hist[bisect.bisect_left(BUCKETS, seconds)] += 1
             hist[-1] += seconds
@@ -89,10 +114,15 @@ class Metrics:
         with self._lock:
             self.jobs[state] += 1
 
+    def scoring_refused(self, lane: str) -> None:
+        """Count one request refused because ``lane`` was full."""
+        with self._lock:
+            self.refused[lane] += 1
+
     # ------------------------------------------------------------------------------ output
 
-    def render(self) -> str:
-        """The Prometheus text exposition format."""
+    def render(self, lanes: dict[str, dict[str, float]] | None = None) -> str:
+        """The Prometheus text exposition format; ``lanes`` is the engine's load (gauges)."""
         with self._lock:
             requests = sorted(self.requests.items())
             hists = sorted((k, list(v)) for k, v in self._hist.items())
@@ -100,6 +130,7 @@ class Metrics:
             cache = dict(self.cache)
             errors = sorted(self.backend_errors.items())
             jobs = sorted(self.jobs.items())
+            refused = dict(self.refused)
         out: list[str] = []
 
         def family(name: str, kind: str, help_text: str) -> None:
@@ -138,4 +169,17 @@ class Metrics:
         family("judge_jobs_total", "counter", "Job state transitions, by the state entered.")
         for state, n in jobs:
             out.append(f"judge_jobs_total{_labels(('state',), (state,))} {n}")
+
+        gauges = (
+            ("judge_scoring_waiting", "waiting", "Score requests waiting for a lane."),
+            ("judge_scoring_running", "running", "Batches being scored."),
+            ("judge_scoring_oldest_wait_seconds", "oldest_wait_seconds", "How long the oldest waiting request has waited."),
+        )
+        for name, key, help_text in gauges:
+            family(name, "gauge", help_text + " By lane (light: ordinary requests; heavy: large ones).")
+            for lane, load in sorted((lanes or {}).items()):
+                out.append(f"{name}{_labels(('lane',), (lane,))} {_num(load.get(key, 0))}")
+        family("judge_scoring_refused_total", "counter", "Score requests refused (503) because the lane was full.")
+        for lane in sorted(set(refused) | set(lanes or {})):
+            out.append(f"judge_scoring_refused_total{_labels(('lane',), (lane,))} {refused.get(lane, 0)}")
         return "\n".join(out) + "\n"

@@ -378,7 +378,7 @@ def test_rubrics_and_health(tmp_path):
     assert v2["version"] == "v2" and not v2["default"]
     assert missing.status_code == 404 and "unknown rubric" in missing.json()["detail"]
     assert sneaky.status_code == 404
-    assert health == {"status": "ok", "checks": {"store": True, "scoring": True, "jobs": True}}
+    assert health == {"status": "ok", "checks": {"store": True, "scoring": True, "scoring_capacity": True, "jobs": True}}
 
 
 def test_openapi_documents_every_endpoint(tmp_path):
@@ -468,8 +468,9 @@ def test_the_engine_batches_requests_that_arrive_together_and_isolates_a_failure
         return [Task("q", f"request:{rid}", case)]
 
     async def burst() -> list:
-        assert engine._loop is not None
-        engine._loop.call_soon_threadsafe(time.sleep, 0.3)  # keep the engine busy while the burst queues up
+        light = engine.lanes["light"].loop
+        assert light is not None
+        light.call_soon_threadsafe(time.sleep, 0.3)  # keep the lane busy while the burst queues up
         calls = [engine.score(tasks(str(i), "BOOM" if i == 2 else f"pink {i}"), rubric, "fake", str(i)) for i in range(5)]
         return await asyncio.gather(*calls, return_exceptions=True)
 
@@ -482,7 +483,12 @@ def test_the_engine_batches_requests_that_arrive_together_and_isolates_a_failure
     assert all(o.verdicts[0].score == 0.5 for o in good)
     assert all(o.verdicts[0].model == f"request:{i}" for i, o in zip((0, 1, 3, 4), good, strict=True))
     assert len({o.run_id for o in good}) == 4  # the failed batch was rescored request by request
-    assert backend.calls == 5 + 1  # the batch; then alone, the four good ones come from the cache
+    # the batch, then BOOM alone; a good one comes from the cache when the batch had finished it before
+    # BOOM's error arrived (LLM calls run on the backend thread, so some may still be in flight then)
+    assert 5 + 1 <= backend.calls <= 5 + 1 + 4
+    store = Store.open(tmp_path / "e.db")
+    assert store.count_judgments() == 4  # one judgment per good case, however often it was computed
+    store.close()
 
 
 def test_store_pool_lends_each_connection_to_one_holder_at_a_time(tmp_path):

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -186,3 +188,107 @@ def test_two_worker_processes_share_the_store_and_run_each_job_once(tmp_path):
         states = [_wait_job(client, job_id) for job_id in ids]
     assert all(r.status_code == 200 for r in replies)
     assert all(s["state"] == "complete" and s["attempts"] == 1 for s in states)
+
+
+# ------------------------------------------------------------------------------- hostile clients
+
+MCQ_Q = {"question": "Which lesion is shown?", "options": {"A": "Papule", "B": "Plaque", "C": "Nodule"}, "answer": "B"}
+
+
+def _timed_posts(url: str, bodies: list[dict]) -> list[tuple[int, float]]:
+    """POST each body in turn on its own connection; ``(status, seconds)`` per request."""
+    out = []
+    with httpx.Client(base_url=url, timeout=60.0, headers=AUTH) as client:
+        for body in bodies:
+            t0 = time.perf_counter()
+            status = client.post("/score", json=body).status_code
+            out.append((status, time.perf_counter() - t0))
+    return out
+
+
+def test_a_worst_case_request_does_not_stall_ordinary_ones(tmp_path):
+    # the attacker's request (55 KB of "Answer: B. ") is refused by the limits at once; the largest one the
+    # limits allow is judged on the heavy lane while ordinary requests and /healthz keep being answered
+    over = {**MCQ_Q, "candidate": "Answer: B. " * 5000}
+    heavy = {**MCQ_Q, "candidate": "Answer: B. " * 3000}  # 33,000 characters: over the light lane's 20,000
+    ordinary = [{**Q, "candidate": f"pink {i}"} if i % 2 else {**MCQ_Q, "candidate": f"答案是B ({i})"} for i in range(40)]
+    env = {"JUDGE_BACKEND": "local"}
+    with judge_serve(tmp_path / "data", **env) as (url, _), httpx.Client(base_url=url, timeout=60.0,
+                                                                           headers=AUTH) as client:
+        refused = client.post("/score", json=over)
+        with ThreadPoolExecutor(2) as pool:
+            started = time.perf_counter()
+            slow = pool.submit(client.post, "/score", json=heavy)
+            time.sleep(0.2)  # the heavy request is being judged
+            fast = _timed_posts(url, ordinary)
+            health = [httpx.get(f"{url}/healthz", timeout=10).status_code for _ in range(3)]
+            ordinary_done = time.perf_counter() - started
+            heavy_reply = slow.result(timeout=300)
+            heavy_seconds = time.perf_counter() - started
+    assert refused.status_code == 422 and "body.candidate" in refused.json()["detail"]
+    assert "50000" in refused.json()["detail"]
+    assert heavy_reply.status_code == 200, heavy_reply.text
+    assert [s for s, _ in fast] == [200] * len(ordinary) and health == [200] * 3
+    slowest = max(t for _, t in fast)
+    assert slowest < 2.0, (slowest, heavy_seconds)  # before the lanes: each waited for the whole heavy request
+    print(f"heavy {heavy_seconds:.2f} s; {len(fast)} ordinary done after {ordinary_done:.2f} s, slowest {slowest:.3f} s")
+
+
+def _stall(port: int, head: bytes, part: bytes) -> socket.socket:
+    """A connection that sends ``head`` and ``part`` of a body, then nothing."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(head + part)
+    return s
+
+
+def test_stalled_and_slow_clients_do_not_hold_the_service(tmp_path):
+    # uvicorn waits for a stalled body (or headers) as long as the connection stays open; each such
+    # connection costs a coroutine and a buffer, and holds nothing else: not a store connection, not a lane
+    with judge_serve(tmp_path / "data", **LOCAL_ENV) as (url, _), \
+            httpx.Client(base_url=url, timeout=10.0, headers=AUTH) as client:
+        port = int(url.rsplit(":", 1)[1])
+        auth = f"Authorization: Bearer {KEY}\r\n".encode()
+        boundary = b"zzzz"
+        multipart = (b"POST /jobs HTTP/1.1\r\nHost: x\r\n" + auth
+                     + b"Content-Type: multipart/form-data; boundary=" + boundary + b"\r\nContent-Length: 100000\r\n\r\n")
+        score = b"POST /score HTTP/1.1\r\nHost: x\r\n" + auth + b"Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+        held = [_stall(port, multipart, b"--zzzz\r\nContent-Disposition: form-data; name=\"benchmark\"; "
+                                        b"filename=\"b.jsonl\"\r\n\r\n{\"id\": ") for _ in range(12)]
+        held += [_stall(port, score, b'{"question": "What col') for _ in range(12)]
+        held += [_stall(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ", b"a" * 100) for _ in range(4)]
+        try:
+            time.sleep(0.5)
+            t0 = time.perf_counter()
+            answers = [
+                client.get("/jobs").status_code,
+                client.get("/healthz").status_code,
+                client.post("/score", json=Q).status_code,
+                _upload(client, [SAMPLE / "predictions" / "text_only.jsonl"]).status_code,
+                client.get("/metrics").status_code,
+            ]
+            seconds = time.perf_counter() - t0
+        finally:
+            for s in held:
+                s.close()
+    assert answers == [200, 200, 200, 202, 200]
+    assert seconds < 5.0  # before: 12 stalled uploads held the 8 pooled store connections, and GET /jobs waited 30 s
+
+
+def test_invented_methods_over_a_socket_keep_metrics_bounded(tmp_path):
+    with judge_serve(tmp_path / "data", **LOCAL_ENV) as (url, _), \
+            httpx.Client(base_url=url, timeout=10.0, headers=AUTH) as client:
+        port = int(url.rsplit(":", 1)[1])
+        before = len(client.get("/metrics").text)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            reader = s.makefile("rb")
+            for i in range(400):
+                s.sendall(f"M{i}X /score{'/x' * (i % 3)} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    head += reader.readline()
+                length = int(re.search(rb"content-length: (\d+)", head, re.IGNORECASE).group(1))
+                reader.read(length)
+        text = client.get("/metrics").text
+    methods = set(re.findall(r'method="([^"]*)"', text))
+    assert methods <= {"GET", "POST", "other"} and "other" in methods
+    assert len(text) < before + 8_000

@@ -12,9 +12,17 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Health}}, summary="Health check")
 def healthz(request: Request) -> JSONResponse:
-    """200 when the store answers and the scoring and job threads run; 503 otherwise."""
+    """200 when the store answers, the scoring and job threads run and the judge keeps up; 503 otherwise.
+
+    `scoring_capacity` is false while an ordinary `POST /score` has waited more than
+    5 s for the judge (the service is saturated: send traffic elsewhere). Large requests
+    waiting for their own lane do not count; `/metrics` shows both lanes.
+    """
     state = request.app.state
-    checks = {"store": False, "scoring": state.engine.alive, "jobs": state.runner.alive}
+    engine = state.engine
+    checks = {
+        "store": False, "scoring": engine.alive, "scoring_capacity": not engine.saturated(), "jobs": state.runner.alive,
+    }
     try:
         with state.pool.acquire() as store:
             store.db.execute("select 1").fetchone()

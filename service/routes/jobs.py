@@ -15,8 +15,10 @@ from starlette.datastructures import UploadFile
 from judge.errors import InputError
 from judge.store import Store
 from service import jobs
-from service.deps import AuthDep, PolicyDep, RequestIdDep, RunnerDep, SettingsDep, StoreDep
+from service.db import StorePool
+from service.deps import AuthDep, PolicyDep, PoolDep, RequestIdDep, RunnerDep, SettingsDep, StoreDep
 from service.handlers import request_validation_error
+from service.jsontext import StrictJSONRoute
 from service.schemas import (
     ErrorResponse,
     JobCreate,
@@ -26,7 +28,7 @@ from service.schemas import (
     ValidationErrorResponse,
 )
 
-router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[AuthDep])
+router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[AuthDep], route_class=StrictJSONRoute)
 
 MAX_PREDICTION_FILES = 32
 _UPLOAD_DOC: dict[str, Any] = {
@@ -79,7 +81,7 @@ def _status(row: dict[str, Any]) -> JobStatus:
 def _get(store: Store, job_id: str) -> dict[str, Any]:
     row = jobs.JobRepo.get(store, job_id) if jobs.valid_id(job_id) else None
     if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id!r}")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id[:40]!r}" + ("..." if len(job_id) > 40 else ""))
     return row
 
 
@@ -102,10 +104,13 @@ def _parse_form(form: Any) -> tuple[JobCreate, tuple[UploadFile, list[UploadFile
 
 
 def _create(
-    settings: Any, store: Store, options: JobCreate, uploads: tuple[UploadFile, list[UploadFile]] | None,
+    settings: Any, pool: StorePool, options: JobCreate, uploads: tuple[UploadFile, list[UploadFile]] | None,
     rubric: str, backend: str, rid: str,
 ) -> dict[str, Any]:
-    """Save (or copy) the files, validate them, insert the job row; blocking, runs in the threadpool."""
+    """Save (or copy) the files, validate them, insert the job row; blocking, runs in the threadpool.
+
+    A store connection is taken for the insert only: never while a client is still sending.
+    """
     data_dir = settings.data_dir
     if uploads is None:  # server-side paths
         try:
@@ -131,7 +136,8 @@ def _create(
                 jobs.save_upload(upload.file, target)
         total = jobs.validate_job(job, options.split)
         record = jobs.new_job_record(job, split=options.split, rubric=rubric, backend=backend, total=total, request_id=rid)
-        jobs.JobRepo.insert(store, record)
+        with pool.acquire() as store:
+            jobs.JobRepo.insert(store, record)
     except BaseException:
         shutil.rmtree(job.dir, ignore_errors=True)
         raise
@@ -141,7 +147,7 @@ def _create(
 @router.post("", status_code=status.HTTP_202_ACCEPTED, responses=ERRORS, openapi_extra=_UPLOAD_DOC,
              summary="Score a whole benchmark in the background")
 async def create_job(
-    request: Request, response: Response, settings: SettingsDep, policy: PolicyDep, store: StoreDep,
+    request: Request, response: Response, settings: SettingsDep, policy: PolicyDep, pool: PoolDep,
     runner: RunnerDep, rid: RequestIdDep,
 ) -> JobStatus:
     """Upload a benchmark JSONL and prediction JSONL files (multipart: `benchmark`, `predictions`...),
@@ -172,7 +178,7 @@ async def create_job(
         rubric = policy.rubric(options.rubric).id
         backend = policy.backend(options.backend)
         try:
-            record = await run_in_threadpool(_create, settings, store, options, uploads, rubric, backend, rid)
+            record = await run_in_threadpool(_create, settings, pool, options, uploads, rubric, backend, rid)
         except InputError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     finally:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
-from service.deps import AuthDep, MetricsDep
+from service.deps import AuthDep, EngineDep, MetricsDep
 from service.telemetry import CONTENT_TYPE
 
 router = APIRouter(tags=["metrics"], dependencies=[AuthDep])
 
 
 @router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
-def metrics(registry: MetricsDep) -> PlainTextResponse:
-    """Requests by route and status, latency histogram, verdicts by outcome, cache hits, backend errors."""
-    return PlainTextResponse(registry.render(), media_type=CONTENT_TYPE)
+def metrics(registry: MetricsDep, engine: EngineDep) -> PlainTextResponse:
+    """Requests by route and status, latency histogram, verdicts by outcome, cache hits, backend errors,
+    and the scoring lanes' load."""
+    return PlainTextResponse(registry.render(engine.load()), media_type=CONTENT_TYPE)

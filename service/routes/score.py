@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, status
 from judge.models import Verdict
 from judge.scoring import Task
 from service.deps import AuthDep, EngineDep, PolicyDep, RequestIdDep, SettingsDep
+from service.jsontext import StrictJSONRoute
 from service.schemas import (
     ErrorResponse,
     ScoreBatchRequest,
@@ -21,14 +22,14 @@ from service.schemas import (
     ValidationErrorResponse,
 )
 
-router = APIRouter(tags=["score"], dependencies=[AuthDep])
+router = APIRouter(tags=["score"], dependencies=[AuthDep], route_class=StrictJSONRoute)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing or wrong API key."},
     403: {"model": ErrorResponse, "description": "Rubric or backend override not allowed."},
     413: {"model": ErrorResponse, "description": "Body or batch over the limit."},
     422: {"model": ValidationErrorResponse, "description": "Invalid request (field path and problem)."},
-    503: {"model": ErrorResponse, "description": "The judge backend failed."},
+    503: {"model": ErrorResponse, "description": "The judge backend failed, or the judge is busy with large requests (Retry-After)."},
 }
 
 
