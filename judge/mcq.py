@@ -991,7 +991,8 @@ def _hedge_statement(found: _Letters, make: _StatementFactory, opts: _Options) -
             return _letters_statement(_Letters(found.letters + tuple(sorted(named.letters)), ""), make, opts, "hedge")
     connector = _HEDGE_AFTER_RE.match(found.rest)
     after = found.rest[connector.end() :] if connector else found.rest
-    if not _WORDISH_RE.search(_first_sentence(after)):  # "B?", "B, maybe.": one tentative option
+    asked = connector is not None and connector.group().strip() == "?"  # the sentence ends there
+    if asked or not _WORDISH_RE.search(_first_sentence(after)):  # "B?", "B, maybe.": one tentative option
         return _letters_statement(_Letters(found.letters, ""), make, opts, "hedge")
     return make.undecided(f"answer hedges between options without naming them all: {_snippet(found.rest)!r}")
 
