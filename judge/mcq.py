@@ -394,9 +394,10 @@ def _normalise(text: str) -> str:
     """NFKC (full-width to half-width), Chinese punctuation to ASCII, invisible characters, markup
     and reasoning removed, every run of white space within a line one space, and no empty lines."""
     text = unicodedata.normalize("NFKC", _INVISIBLE_RE.sub("", text)).translate(_PUNCT_MAP)
-    text = _replace_blocks(text, _THINK_TAG_RE, lambda inner: "\n")
+    text = _THINK_TAG_RE.sub("\n", _replace_blocks(text, _THINK_TAG_RE, lambda inner: "\n"))  # and stray tags
     text = _BOXED_RE.sub(r"\nFinal answer: \1\n", text)
-    text = _replace_blocks(text, _ANSWER_TAG_RE, lambda inner: f"\nFinal answer: {inner}\n")
+    text = _replace_blocks(text, _ANSWER_TAG_RE, lambda inner: f"\nFinal answer: {_ANSWER_TAG_RE.sub('', inner)}\n")
+    text = _ANSWER_TAG_RE.sub("\n", text)
     text = _MARKUP_RE.sub("", text)
     lines = (_SPACE_RE.sub(" ", line).strip() for line in text.splitlines())
     return "\n".join(line for line in lines if line)
