@@ -36,9 +36,10 @@ How statements combine (the whole output is read, up to ``judge.limits.MAX_CANDI
   statements that are still standing.
 - **Conflicting** (method ``conflicting``): two different answers, neither corrected nor final, are
   a choice of their union: the model did not commit, so any wrong one scores 0.
-- **Rejected after chosen**: a letter the output rejects ("B is incorrect", "not B", "排除B")
-  at or after the sentence of its answer is not chosen. When nothing is left the answer was
-  withdrawn: decided, no letters, method ``retracted`` (score 0).
+- **Rejected after chosen**: an option the output rejects ("B is incorrect", "not B", "排除B")
+  at or after the sentence of its answer is not chosen, whether the answer named its letter or
+  its text. When nothing is left the answer was withdrawn: decided, no letters, method
+  ``retracted`` (score 0). A rejection before the answer's sentence is reasoning it overrode.
 - **Complement** (method ``all_but``): "anything but B", "all except B", "除了B都行" choose every
   other option; "all options except B are wrong" / "除了B都不对" choose B.
 - **Rejections alone** name no positive choice: an output whose every option letter is rejected and
@@ -148,7 +149,7 @@ def extract_choices(output: str, options: Mapping[str, str], language: str | Non
     for statements in (sorted(answers, key=lambda s: s.start), *_line_statements(text, opts)):
         if statements:
             return _decide(statements, mentions, doc)
-    return _from_option_text(text, opts, mentions)
+    return _from_option_text(doc, opts, mentions)
 
 
 def extract_choices_cached(output: str, options: Mapping[str, str], language: str | None = None) -> Extraction:
@@ -451,11 +452,12 @@ _CONCLUSION_RE = _gated(
     re.IGNORECASE,
 )
 # A correction marker opens a revised answer; the ``retract`` ones also withdraw the answer they
-# follow at once ("答案：B，不对" chooses nothing). A letter in a lookahead is upper-case only.
+# follow at once ("答案：B，不对" chooses nothing).
 _AFTER_STOP = r"(?:^|(?<=[.!?;,\n])|(?<=[.!?;,\n][ \t]))"  # at the start of a sentence or clause
+# "but B", ", it's B", "，是B": a cue only before an upper-case letter ("but a papule" is none).
 _UPPER_LETTER_AHEAD = r"(?=[ \t]*(?:options?[ \t]+|选项)?[(\[]?(?-i:[A-Z])[)\]]?(?![A-Za-z0-9'\-]))"
 _CORRECTION_RE = _gated(
-    "nwtimsacolbrhu不说我错其实更纠修改等重再而是应",
+    "nwtimsacolrhu不说我错其实更纠修改等重再而",
     r"""
     (?P<retract>
         \bno[ \t]*,?[ \t]*wait\b | \bwait[ \t]*,?[ \t]*no\b
@@ -470,11 +472,8 @@ _CORRECTION_RE = _gated(
   | \blet[ \t]+me[ \t]+(?:correct|reconsider|revise|rethink)\b
   | \bchang(?:e|ing)[ \t]+my[ \t]+answer(?:[ \t]+to)?\b
   | {after_stop}(?:rather|instead)\b
-  | \bbut(?:[ \t]+rather)?\b{upper_letter_ahead}
-  | (?:(?<=,)|(?<=,[ \t]))(?:it's|it[ \t]+is){upper_letter_ahead}
   | 其实|实际上|更正|纠正|修正|改为|改选|改成|等等|等一下|重新考虑|再想想|而是
-  | (?:(?<=,)|(?<=,[ \t]))(?:是|应是|应为|应该是){upper_letter_ahead}
-    """.replace("{after_stop}", _AFTER_STOP).replace("{upper_letter_ahead}", _UPPER_LETTER_AHEAD),
+    """.replace("{after_stop}", _AFTER_STOP),
     re.IGNORECASE | re.VERBOSE,
 )
 
@@ -805,14 +804,15 @@ _STRONG_CUE_RE = _gated(
     re.IGNORECASE | re.VERBOSE,
 )
 _WEAK_CUE_RE = _gated(
-    "sthioucml因所综总我倾",
+    "sthioucmlb因所综总我倾是应",
     r"""
       (?P<final>{after_stop}so\b
         | \b(?:therefore|thus|hence|in\s+conclusion|in\s+summary|overall|ultimately|consequently)\b
         | 因此|所以|综上所述?|总之|总结)[ \t,:]*
     | (?:\b(?:I\s+(?:think|believe|would\s+say|guess|lean\s+(?:towards?|to))|I'd\s+say|leaning\s+towards?
         | most\s+likely)\b|我(?:认为|觉得|倾向于?)|倾向于)[ \t,:]*
-    """.replace("{after_stop}", _AFTER_STOP),
+    | (?:\bbut(?:\s+rather)?\b|(?:(?<=,)|(?<=,[ \t]))(?:it's|it\s+is|是|应是|应为|应该是)){upper_letter_ahead}
+    """.replace("{after_stop}", _AFTER_STOP).replace("{upper_letter_ahead}", _UPPER_LETTER_AHEAD),
     re.IGNORECASE | re.VERBOSE,
 )
 _CLAUSE_RE = re.compile(
@@ -1205,14 +1205,20 @@ def _decide(statements: list[_Statement], mentions: _Mentions, doc: _Doc) -> Ext
         return _undecided(unreadable[-1].reason or "answer statement is unclear")
     answers = list(dict.fromkeys(s.letters for s in pool if s.letters is not None))
     chosen = frozenset().union(*answers)
-    since = doc.sentence_start(pool[0].start)
-    rejected = chosen & {r.letter for r in mentions.rejected if r.start >= since}
-    if rejected:  # "Answer: B. B is incorrect."
-        chosen -= rejected
-        return Extraction(chosen, "correction" if chosen else "retracted")
     if len(standing) < len(statements) or any(s.letters != chosen for s in superseded):
-        return Extraction(chosen, "correction")
-    return Extraction(chosen, pool[-1].method if len(answers) == 1 else "conflicting")
+        method = "correction"
+    else:
+        method = pool[-1].method if len(answers) == 1 else "conflicting"
+    return _without_rejected(chosen, method, mentions, doc.sentence_start(pool[0].start))
+
+
+def _without_rejected(chosen: frozenset[str], method: str, mentions: _Mentions, since: int) -> Extraction:
+    """The choice less the letters rejected from ``since`` on ("Answer: B. B is incorrect.")."""
+    rejected = chosen & {r.letter for r in mentions.rejected if r.start >= since}
+    if not rejected:
+        return Extraction(chosen, method)
+    chosen -= rejected
+    return Extraction(chosen, "correction" if chosen else "retracted")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1271,6 +1277,8 @@ class _TextMatch:
     """The options named are alternatives joined by "or" / "还是" ("a papule or a plaque")."""
     negated: bool = False
     """Some option text is named only to be negated ("not a papule")."""
+    first: int = 0
+    """Where the first option text that counts starts."""
 
 
 class _Span(NamedTuple):
@@ -1329,7 +1337,8 @@ def _match_texts(segment: str, opts: _Options) -> _TextMatch:
             positive.append(span)
     letters = frozenset(s.letter for s in positive)
     hedged = _hedged(segment, positive, letters)
-    return _TextMatch(letters, tuple(stray), refusal, hedged, negated=len(positive) < len(kept))
+    first = min((s.start for s in positive), default=0)
+    return _TextMatch(letters, tuple(stray), refusal, hedged, negated=len(positive) < len(kept), first=first)
 
 
 def _drop_contained(spans: list[_Span]) -> list[_Span]:
@@ -1416,9 +1425,10 @@ def _stray_reason(stray: tuple[str, ...]) -> str:
     return f"output answers {' and '.join(repr(s) for s in stray)}, but no such option is offered"
 
 
-def _from_option_text(text: str, opts: _Options, mentions: _Mentions) -> Extraction:
+def _from_option_text(doc: _Doc, opts: _Options, mentions: _Mentions) -> Extraction:
     """Last resort: the output names an option's text rather than its letter, refuses, or only
     rejects options."""
+    text = doc.text
     found = _match_texts(text, opts)
     if found.refusal:
         if found.letters:
@@ -1428,11 +1438,10 @@ def _from_option_text(text: str, opts: _Options, mentions: _Mentions) -> Extract
         if found.letters:
             return _undecided(f"{_stray_reason(found.stray)}; it also names {_describe(found.letters, opts)}")
         return _undecided(_stray_reason(found.stray))
-    if len(found.letters) == 1:
-        return Extraction(found.letters, _text_method(found.letters, opts, "option_text"))
+    if len(found.letters) == 1 or found.hedged:  # "It is a plaque.", "It could be a papule or a plaque."
+        method = _text_method(found.letters, opts, "option_text") if len(found.letters) == 1 else "hedge"
+        return _without_rejected(found.letters, method, mentions, doc.sentence_start(found.first))
     if len(found.letters) > 1:
-        if found.hedged:  # "It could be a papule or a plaque."
-            return Extraction(found.letters, "hedge")
         return _last_line_text(text, found.letters, opts)
     if (mentions.rejected or found.negated) and not mentions.mentioned:
         return _no_answer()  # "not B", "排除A", "It is not a papule": no option chosen

@@ -199,6 +199,10 @@ def test_a_correction_binds_to_the_corrected_answer(options: dict[str, str], out
         pytest.param(EN, "Answer: B. That's wrong.", id="thats-wrong"),
         pytest.param(EN, "Answer: B. B is incorrect.", id="chosen-then-rejected"),
         pytest.param(ZH, "答案：B。B错误。", id="zh-chosen-then-rejected"),
+        pytest.param(
+            EN, "The lesion is raised. It is a papule.\nA is incorrect because it is small.", id="text-then-rejected"
+        ),
+        pytest.param(ZH, "这是斑块。B错误。", id="zh-text-then-rejected"),
     ],
 )
 def test_an_answer_withdrawn_chooses_nothing(options: dict[str, str], output: str) -> None:
@@ -211,6 +215,7 @@ def test_an_answer_withdrawn_chooses_nothing(options: dict[str, str], output: st
         pytest.param(EN, "Final answer: A, C. On second thought C is wrong.", "A", id="part-withdrawn"),
         pytest.param(ZH, "答案：AD。D错误。", "A", id="zh-part-withdrawn"),
         pytest.param(EN, "A or B? B is wrong.", "A", id="hedge-narrowed"),
+        pytest.param(EN, "It could be a papule or a plaque. A is wrong.", "B", id="text-hedge-narrowed"),
     ],
 )
 def test_a_letter_rejected_after_it_was_chosen_is_not_chosen(
@@ -229,11 +234,25 @@ def test_a_letter_rejected_after_it_was_chosen_is_not_chosen(
         pytest.param(ZH, "答案：B。B不是丘疹。", id="zh-description"),
         pytest.param(EN, "The answer is B, not D.", id="not-another"),
         pytest.param(ZH, "选B，不选C", id="zh-not-another"),
+        pytest.param(ZH, "不是A，是B", id="zh-not-but-is"),
+        pytest.param(EN, "It's not A but B.", id="not-but"),
     ],
 )
 def test_what_does_not_withdraw_the_answer(options: dict[str, str], output: str) -> None:
-    """ "No" that starts a reason, or "B is not a papule" (a description), keeps B."""
+    """ "No" that starts a reason, "B is not a papule" (a description), or a rejection of another
+    option keeps B."""
     _expect(options, output, "B", "answer_prefix")
+
+
+@pytest.mark.parametrize(
+    ("output", "letters"),
+    [
+        pytest.param("A is wrong. It is a papule.", "A", id="rejected-before-the-text"),
+        pytest.param("It is a plaque, not A.", "B", id="text-then-another-rejected"),
+    ],
+)
+def test_a_rejection_before_the_answer_or_of_another_option_keeps_it(output: str, letters: str) -> None:
+    _expect(EN, output, letters, "option_text")
 
 
 @pytest.mark.parametrize(

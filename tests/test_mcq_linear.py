@@ -12,6 +12,7 @@ import re
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -140,8 +141,9 @@ def test_every_gated_pattern_lists_the_characters_its_matches_start_with() -> No
         assert not missing, f"{pattern.pattern[:60]!r} can start with {sorted(missing)} outside its gate"
 
 
-def _first_chars(items: list, c) -> tuple[set[str], bool]:  # type: ignore[no-untyped-def]
-    """(characters a match of ``items`` can start with, whether it can match empty)."""
+def _first_chars(items: list[Any], c: Any) -> tuple[set[str], bool]:
+    """(characters a match of ``items`` can start with, whether it can match empty); ``items`` are
+    nodes of a parsed pattern and ``c`` is ``re._constants``."""
     chars: set[str] = set()
     for op, av in items:
         found, empty = _first_of(op, av, c)
@@ -151,13 +153,14 @@ def _first_chars(items: list, c) -> tuple[set[str], bool]:  # type: ignore[no-un
     return chars, True
 
 
-def _first_of(op, av, c) -> tuple[set[str], bool]:  # type: ignore[no-untyped-def]
+def _first_of(op: Any, av: Any, c: Any) -> tuple[set[str], bool]:
     if op is c.LITERAL:
         return {chr(av)}, False
     if op is c.IN:
         return _class_chars(av, c), False
     if op is c.BRANCH:
-        chars, empty = set(), False
+        chars: set[str] = set()
+        empty = False
         for branch in av[1]:
             found, can_be_empty = _first_chars(list(branch), c)
             chars, empty = chars | found, empty or can_be_empty
@@ -172,7 +175,7 @@ def _first_of(op, av, c) -> tuple[set[str], bool]:  # type: ignore[no-untyped-de
     raise AssertionError(f"a gated pattern may start with any character ({op})")
 
 
-def _class_chars(items, c) -> set[str]:  # type: ignore[no-untyped-def]
+def _class_chars(items: Any, c: Any) -> set[str]:
     chars: set[str] = set()
     for op, av in items:
         if op is c.LITERAL:
