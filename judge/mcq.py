@@ -326,7 +326,7 @@ class _Options:
         )
 
     def describe(self, letter: str) -> str:
-        return f"{letter} ({self.display[letter]})" if self.display[letter] else letter
+        return f"{letter} ({_snippet(self.display[letter])})" if self.display[letter] else letter
 
 
 def _freeze(options: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
@@ -335,8 +335,19 @@ def _freeze(options: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple((str(k), str(v)) for k, v in options.items())
 
 
-@lru_cache(maxsize=256)
+_CACHED_OPTIONS_CHARS = 2_000
+"""Option sets up to this many characters stay prepared (tens of KB each at most); a larger
+set (up to 26 options of MAX_OPTION_CHARS, about 1 MB prepared) is prepared for each call."""
+
+
 def _options(frozen: tuple[tuple[str, str], ...]) -> _Options:
+    if sum(len(k) + len(v) for k, v in frozen) <= _CACHED_OPTIONS_CHARS:
+        return _cached_options(frozen)
+    return _Options.build(dict(frozen))
+
+
+@lru_cache(maxsize=256)
+def _cached_options(frozen: tuple[tuple[str, str], ...]) -> _Options:
     """Prepared options; cached because the same options recur across a benchmark's items."""
     return _Options.build(dict(frozen))
 
@@ -440,7 +451,8 @@ def _gated(first: str, pattern: str, flags: int = 0) -> re.Pattern[str]:
 
     Python's ``re`` tries every alternative of a pattern at every position; the gate skips the
     positions no alternative can start at, which makes scanning a long output ~15x faster. Every
-    alternative must start with one of ``first`` (``tests/test_mcq_linear.py`` checks each keyword).
+    alternative must start with one of ``first``: ``tests/test_mcq_linear.py`` derives the characters
+    each gated pattern can start with from its parse and fails when the gate misses one.
     """
     return re.compile(f"(?=[{first}])(?:{pattern})", flags)
 

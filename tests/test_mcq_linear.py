@@ -218,3 +218,12 @@ def test_bad_options_are_an_error_every_time_not_a_cached_result() -> None:
     for _ in range(2):
         with pytest.raises(ValueError, match="single letters"):
             extract_choices_cached("B", {"A1": "Papule", "B": "Plaque"})
+
+
+def test_hostile_option_sets_do_not_accumulate_in_memory() -> None:
+    """Large option sets (about 1 MB prepared) are not cached, and reasons quote option texts
+    shortened, so the extraction cache holds small results whatever the options."""
+    before = mcq._cached_options.cache_info().currsize
+    result = extract_choices_cached(" ".join(LONG.values()), LONG)
+    assert mcq._cached_options.cache_info().currsize == before
+    assert result.reason is not None and len(result.reason) < 26 * 80
