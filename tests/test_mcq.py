@@ -172,6 +172,36 @@ DECIDED = [
     pytest.param(ALL_EN, "All of the above", "D", "all_of_the_above", id="all"),
     pytest.param(ALL_ZH, "以上都是", "D", "all_of_the_above", id="zh-all"),
     pytest.param(CANNOT, "I cannot determine this from the image.", "C", "option_text", id="cannot-determine-option"),
+    # Outcomes changed on purpose in mcq-rules-2 (these were undecided, which let a hedge raise a
+    # score): a hedge chooses every option it names; two uncorrected answers choose their union;
+    # a choice rejected afterwards is withdrawn; rejections alone and a repeated option list
+    # choose nothing. tests/test_mcq_integrity.py has the new classes in full.
+    pytest.param(EN, "A or B", "AB", "hedge", id="hedge-or"),
+    pytest.param(EN, "either B or C", "BC", "hedge", id="hedge-either"),
+    pytest.param(EN, "A? or maybe C", "AC", "hedge", id="hedge-question"),
+    pytest.param(EN, "A, B, or C", "ABC", "hedge", id="hedge-list-or"),
+    pytest.param(EN, "A/B", "AB", "hedge", id="hedge-slash"),
+    pytest.param(EN, "The answer is A and/or C", "AC", "hedge", id="hedge-and-or"),
+    pytest.param(EN, "The answer is either A or C.", "AC", "hedge", id="hedge-answer-either"),
+    pytest.param(ZH, "答案是A或B", "AB", "hedge", id="zh-hedge-huo"),
+    pytest.param(ZH, "A还是C", "AC", "hedge", id="zh-hedge-haishi"),
+    pytest.param(ZH, "可能是A或B", "AB", "hedge", id="zh-hedge-keneng"),
+    pytest.param(EN, "maybe C, but could be D", "CD", "hedge", id="hedge-but-could-be"),
+    pytest.param(EN, "The answer is C, but it could be D", "CD", "hedge", id="hedge-answer-but-could-be"),
+    pytest.param(EN, "It could be a papule or a plaque.", "AB", "hedge", id="two-option-texts"),
+    pytest.param(ZH, "可能是丘疹或斑块", "AB", "hedge", id="zh-two-option-texts"),
+    pytest.param(EN, "The answer is papule or plaque.", "AB", "hedge", id="answer-names-two-texts"),
+    pytest.param(EN, "The answer is A. The answer is C.", "AC", "conflicting", id="two-answers"),
+    pytest.param(EN, "Answer: B\nAnswer: C", "BC", "conflicting", id="two-answer-lines"),
+    pytest.param(EN, "B\nC", "BC", "conflicting", id="two-letter-lines"),
+    pytest.param(EN, "Final answer: A\nFinal answer: C", "AC", "conflicting", id="two-final-answers"),
+    pytest.param(ZH, "最终答案：A。最终答案：C。", "AC", "conflicting", id="zh-two-final-answers"),
+    pytest.param(EN, "Answer: B. B is incorrect.", "", "retracted", id="chosen-and-rejected"),
+    pytest.param(ZH, "答案：B。B错误。", "", "retracted", id="zh-chosen-and-rejected"),
+    pytest.param(EN, "A is unlikely because of its size.", "", "no_answer", id="only-a-rejection"),
+    pytest.param(EN, "The answer is not A.", "", "no_answer", id="negated-answer"),
+    pytest.param(ZH, "排除A", "", "no_answer", id="zh-only-a-rejection"),
+    pytest.param(EN, "A. Papule\nB. Plaque\nC. Macule\nD. Nodule", "", "no_answer", id="echoed-options-only"),
 ]
 
 
@@ -184,43 +214,17 @@ def test_extracts_the_chosen_options(options: dict[str, str], output: str, lette
 
 # (options, raw output, a phrase the reason must contain)
 UNDECIDED = [
-    pytest.param(EN, "A or B", "hedges", id="hedge-or"),
-    pytest.param(EN, "either B or C", "hedges", id="hedge-either"),
-    pytest.param(EN, "A? or maybe C", "hedges", id="hedge-question"),
-    pytest.param(EN, "A, B, or C", "hedges", id="hedge-list-or"),
-    pytest.param(EN, "A/B", "hedges", id="hedge-slash"),
-    pytest.param(EN, "The answer is A and/or C", "hedges", id="hedge-and-or"),
-    pytest.param(EN, "The answer is either A or C.", "hedges", id="hedge-answer-either"),
-    pytest.param(ZH, "答案是A或B", "hedges", id="zh-hedge-huo"),
-    pytest.param(ZH, "A还是C", "hedges", id="zh-hedge-haishi"),
-    pytest.param(ZH, "可能是A或B", "hedges", id="zh-hedge-keneng"),
-    pytest.param(EN, "maybe C, but could be D", "hedges", id="hedge-but-could-be"),
-    pytest.param(EN, "The answer is C, but it could be D", "hedges", id="hedge-answer-but-could-be"),
     pytest.param(EN, "Answer: E", "not an option", id="letter-not-an-option"),
     pytest.param(EN, "The answer is plaque (E).", "not an option", id="bracketed-letter-not-an-option"),
-    pytest.param(EN, "The answer is A. The answer is C.", "2 different answers", id="two-answers"),
-    pytest.param(EN, "Answer: B\nAnswer: C", "2 different answers", id="two-answer-lines"),
-    pytest.param(EN, "B\nC", "2 different answers", id="two-letter-lines"),
-    pytest.param(EN, "Final answer: A\nFinal answer: C", "2 different final answers", id="two-final-answers"),
-    pytest.param(ZH, "最终答案：A。最终答案：C。", "2 different final answers", id="zh-two-final-answers"),
-    pytest.param(EN, "A. Papule\nB. Plaque\nC. Macule\nD. Nodule", "4 different answers", id="echoed-options-only"),
-    pytest.param(EN, "Answer: B. B is incorrect.", "both chosen and rejected", id="chosen-and-rejected"),
-    pytest.param(ZH, "答案：B。B错误。", "both chosen and rejected", id="zh-chosen-and-rejected"),
     pytest.param(EN, "The correct answer is B: Papule", "text of option A (Papule)", id="letter-text-mismatch"),
     pytest.param(ZH, "答案是B：丘疹", "text of option A (丘疹)", id="zh-letter-text-mismatch"),
     pytest.param(EN, "B. Papule", "text of option A (Papule)", id="letter-text-line-mismatch"),
     pytest.param(EN, "The answer is plaque (A).", "disagree", id="text-bracket-letter-mismatch"),
-    pytest.param(EN, "It could be a papule or a plaque.", "without marking one", id="two-option-texts"),
-    pytest.param(ZH, "可能是丘疹或斑块", "without marking one", id="zh-two-option-texts"),
-    pytest.param(EN, "The answer is papule or plaque.", "texts of options", id="answer-names-two-texts"),
     pytest.param(EN, "None of the above.", "no such option", id="nota-not-offered"),
     pytest.param(ZH, "以上都不是", "no such option", id="zh-nota-not-offered"),
     pytest.param(EN, "All of the above", "no such option", id="all-not-offered"),
     pytest.param(ZH, "以上都是", "no such option", id="zh-all-not-offered"),
     pytest.param(EN, "I can't be certain, but it looks like a plaque.", "declines", id="refusal-plus-option-text"),
-    pytest.param(EN, "A is unlikely because of its size.", "no option letter", id="only-a-rejection"),
-    pytest.param(EN, "The answer is not A.", "no option letter", id="negated-answer"),
-    pytest.param(ZH, "排除A", "no option letter", id="zh-only-a-rejection"),
     pytest.param(EN, "Hepatitis C is the correct diagnosis", "no option letter", id="letter-inside-a-term"),
     pytest.param(EN, "BCC", "no option letter", id="acronym-not-letters"),
     pytest.param(EN, "The lesion looks inflamed.", "no option letter", id="nothing-recognisable"),
@@ -347,3 +351,5 @@ def test_extract_then_score_end_to_end() -> None:
     assert score_mcq(extract_choices("Final answer: A", EN).letters or frozenset(), gold) == 0.5
     assert score_mcq(extract_choices("正确答案为A、C", ZH).letters or frozenset(), parse_gold("AC", ZH)) == 1.0
     assert score_mcq(extract_choices("A and B", EN).letters or frozenset(), gold) == 0.0
+    assert score_mcq(extract_choices("A or C", EN).letters or frozenset(), gold) == 1.0  # a hedge names both
+    assert score_mcq(extract_choices("A or B", EN).letters or frozenset(), gold) == 0.0

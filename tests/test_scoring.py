@@ -68,7 +68,7 @@ def test_cache_key_changes_with_rubric_and_backend(store):
 
 
 def test_undecidable_mcq_is_unscored_with_the_reason_never_zero(store):
-    tasks, _ = tasks_for(_items(), _preds(m1="A or B, hard to say"))
+    tasks, _ = tasks_for(_items(), _preds(m1="The answer is B: Papule"))  # letter and text disagree
     verdicts = Scorer(FakeBackend(), load_rubric("v3"), store).score(tasks)
     m1 = next(v for v in verdicts if v.item_id == "m1")
     assert m1.score is None and m1.method == "mcq:llm"
