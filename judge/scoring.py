@@ -55,7 +55,7 @@ from judge.store import Store
 ProgressFn = Callable[[int, int, int], None]
 """Called as ``progress(done, total, unscored)``."""
 
-EXTRACTION_RUBRIC = "mcq_extraction/v1"
+EXTRACTION_RUBRIC = "mcq_extraction/v2"
 NO_PREDICTION = "no prediction for this item"
 
 NON_ANSWER_RULE = "non_answer/1"
@@ -253,7 +253,7 @@ class Scorer:
         if kind != "mcq":
             return kind, key, None
         assert case.options is not None
-        extraction = mcq.extract_choices(case.candidate, case.options, case.language)
+        extraction = mcq.extract_choices_cached(case.candidate, case.options, case.language)
         if extraction.decided:
             return kind, key, extraction
         if not reads_free_text(self.backend):

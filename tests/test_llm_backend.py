@@ -38,7 +38,7 @@ from judge.testing.openai_server import (
 )
 
 RUBRIC = load_rubric("clinical/v3")
-EXTRACTION = load_rubric("mcq_extraction/v1")
+EXTRACTION = load_rubric("mcq_extraction/v2")
 
 
 @pytest.fixture
@@ -135,7 +135,8 @@ def test_extraction_reads_letters(server):
     assert j.extracted == ["B"] and j.score is None
     server.reply = lambda req: '{"rationale": "A or B", "letters": [], "undecidable": true}'
     j = run(backend(server).extract(c, EXTRACTION))
-    assert j.extracted is None and "cannot tell" in j.unscored_reason and not j.transient
+    # the judge read it and found no choice: a model's failure (nothing chosen, 0), not a judge's (unscored)
+    assert j.extracted == [] and j.unscored_reason is None and "no option can be read" in j.rationale
 
 
 # ---------------------------------------------------------------------- transient failures

@@ -27,7 +27,7 @@ def test_published_rubrics_are_unchanged():
     """Fails when a published rubric file is edited: make a new version instead."""
     assert verify_published() == []
     listed = published()
-    for rid in ("clinical/v1", "clinical/v2", "clinical/v3", "mcq_extraction/v1"):
+    for rid in ("clinical/v1", "clinical/v2", "clinical/v3", "mcq_extraction/v1", "mcq_extraction/v2"):
         assert rid in listed
         data = (rubrics_dir() / f"{rid}.yaml").read_bytes()
         assert hashlib.sha256(data).hexdigest() == listed[rid]

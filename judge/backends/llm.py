@@ -365,14 +365,14 @@ class LiteLLMBackend:
                 unscored_reason=f"unparseable judge reply after {len(replies)} attempts: {result.error}",
             )
         if contract is EXTRACTION_CONTRACT:
-            if result.undecidable:
+            if result.undecidable:  # the judge read the answer and no choice is in it: nothing chosen (0)
                 return Judgment(
                     score=None,
-                    rationale=result.rationale,
+                    extracted=[],
+                    rationale=f"no option can be read as chosen: {result.rationale}".rstrip(": "),
                     raw_output=raw,
                     usage=usage,
                     latency_ms=latency_ms,
-                    unscored_reason="the judge cannot tell which options were chosen",
                 )
             return Judgment(
                 score=None,
