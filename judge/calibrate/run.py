@@ -204,13 +204,9 @@ def calibrate(
         f"calibrating {base.id} with {judge.spec}: train {len(train_rows)}, dev {len(dev_rows)}, "
         f"held-out {len(test_rows)} (split: {split.method}, by {split.by}, seed {split.seed})"
     )
-    run_id = store.start_run(
-        "calibrate",
-        {"rubric": base.id, "backend": judge.spec, "optimizer": optimizer, "budget": budget, "seed": seed, **source},
-        len(rows),
-    )
+    run_args = {"rubric": base.id, "backend": judge.spec, "optimizer": optimizer, "budget": budget, "seed": seed, **source}
     started = time.time()
-    try:
+    with store.run("calibrate", run_args, len(rows)) as run:
         notes = list(split.notes)
         program_state: dict[str, Any] | None = None
         search: dict[str, Any] = {}
@@ -365,12 +361,7 @@ def calibrate(
         )
         if report_html:
             write_report(report_html, result, test_rows, preds["test"], source)
-    except BaseException:
-        store.finish_run(run_id, "failed")
-        raise
-    store.finish_run(
-        run_id, "complete", {"rubric": result.rubric, "improved": improved, "held_out_alpha": {"before": b, "after": a}}
-    )
+        run.summary = {"rubric": result.rubric, "improved": improved, "held_out_alpha": {"before": b, "after": a}}
     return result
 
 
