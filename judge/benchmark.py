@@ -189,16 +189,49 @@ def _file_info(path: str | Path | None) -> dict[str, str | None]:
     return {"path": str(path), "sha256": file_sha256(path) if Path(path).is_file() else None}
 
 
+def check_out_dir(out_dir: str | Path) -> None:
+    """Fail now, before any scoring, unless ``out_dir`` is (or can be made) a directory we can write in.
+
+    Creates nothing: it finds the nearest part of the path that exists, which must be a directory,
+    and creates and removes a probe file there (the only test that tells the truth for ACLs,
+    read-only mounts and root alike).
+    """
+    out = Path(out_dir)
+    existing = out
+    while not os.path.lexists(existing) and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "is not a directory" if existing == out else f"cannot be made: {existing} is not a directory"
+        raise InputError(f"--out {what}", path=str(out))
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".judge-probe-")
+    except OSError as exc:
+        raise InputError(f"--out: cannot write in {existing}: {exc.strerror or exc}", path=str(out)) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
 def _atomic_write(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def write_outputs(result: RunResult, out_dir: str | Path) -> list[Path]:
     """Write scores.md, scores.csv, scores.json and verdicts.jsonl (each atomically)."""
     out = Path(out_dir)
+    try:
+        return _write_outputs(result, out)
+    except OSError as exc:
+        raise InputError(f"cannot write the outputs: {exc.strerror or exc}", path=str(out)) from None
+
+
+def _write_outputs(result: RunResult, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     verdict_lines = "".join(json.dumps(v.model_dump(), ensure_ascii=False) + "\n" for v in result.verdicts)
     files = {

@@ -93,14 +93,14 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("benchmark", type=click.Path(dir_okay=False))
-@click.argument("predictions", nargs=-1, type=click.Path(dir_okay=False))
+@click.argument("benchmark", type=click.Path())
+@click.argument("predictions", nargs=-1, type=click.Path())
 @click.option("--backend", "backends", multiple=True, default=["local"], show_default=True,
               help="`local` (embedded judge) or a litellm model string, e.g. openai/gpt-4o. "
                    "Repeat for a jury (median of 3+, see docs/decisions/juries.md).")
 @click.option("--rubric", default="clinical/v3", show_default=True, help="Rubric id (v3, clinical/v2) or YAML path.")
 @click.option("--split", type=click.Choice(["val", "test"]), help="Score only this split.")
-@click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False),
+@click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(),
               help="Where scores.md/.csv/.json and verdicts.jsonl are written.")
 @click.option("--db", help="SQLite store (default $JUDGE_DATA_DIR/judge.db, i.e. .judge/judge.db).")
 @click.option("--api-base", help="Base URL of an OpenAI-compatible server (or $JUDGE_API_BASE).")
@@ -125,11 +125,12 @@ def score(
     (several files, several models: shown side by side). A benchmark whose lines carry
     `prediction` and `model` can be scored alone.
     """
-    from judge.benchmark import load_inputs, score_items, write_outputs
+    from judge.benchmark import check_out_dir, load_inputs, score_items, write_outputs
     from judge.tables import render_text
 
+    items, preds = load_inputs(benchmark, predictions, split)  # bad input: stop before anything is written
+    check_out_dir(out_dir)  # an unwritable --out: stop before scoring, not after
     store = open_store(db)
-    items, preds = load_inputs(benchmark, predictions, split)
     n = (len(preds) + sum(i.prediction is not None for i in items)) * len(backends)
     llm = any(b != "local" for b in backends)
     bar, update = make_progress(n, quiet, "scoring", min_total=1 if llm else 200)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, item, write_jsonl
+from conftest import ROOT, item, make_read_only, write_jsonl
 
 from judge.cli import cli
 
@@ -94,6 +94,79 @@ def test_unknown_backend_and_rubric_are_clear_errors(tmp_path):
     assert bad_backend.exit_code == 2 and "unknown backend 'gpt4'" in bad_backend.output
     bad_rubric = _score(tmp_path, bench, preds, "--rubric", "v42")
     assert bad_rubric.exit_code == 2 and "unknown rubric 'v42'" in bad_rubric.output
+
+
+def _inputs(tmp_path):
+    bench = write_jsonl(tmp_path / "b.jsonl", [item("1"), item("2", question="皮损是什么颜色？", answer="粉红色")])
+    preds = write_jsonl(tmp_path / "p.jsonl", [{"id": "1", "model": "m", "prediction": "pink"},
+                                               {"id": "2", "model": "m", "prediction": "红色"}])
+    return bench, preds
+
+
+def _one_line(result, start: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(start) and result.output.count("\n") == 1, result.output
+
+
+def _runs(db: Path) -> list[dict]:
+    from judge.store import Store
+
+    return list(Store.open(db).db["runs"].rows)
+
+
+def _file_at(path: Path, below: str = "") -> Path:
+    path.write_text("a file", encoding="utf-8")
+    return path / below if below else path
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda tmp: _file_at(tmp / "out"), "--out is not a directory"),
+        (lambda tmp: _file_at(tmp / "f", "sub/deeper"), "--out cannot be made: "),
+    ],
+    ids=["out-is-a-file", "parent-is-a-file"],
+)
+def test_an_unusable_out_is_refused_before_any_scoring(tmp_path, make, says):
+    bench, preds = _inputs(tmp_path)
+    out = make(tmp_path)
+    db = tmp_path / "j.db"
+    result = CliRunner().invoke(cli, ["score", str(bench), str(preds), "--out", str(out), "--db", str(db)])
+    _one_line(result, f"Error: {out}: {says}")
+    assert not db.exists()  # nothing scored, no run recorded (complete or otherwise)
+
+
+def test_an_unwritable_out_is_refused_before_any_scoring(tmp_path):
+    bench, preds = _inputs(tmp_path)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    undo = make_read_only(locked)
+    try:
+        for out in (locked, locked / "new" / "deeper"):
+            db = tmp_path / "j.db"
+            result = CliRunner().invoke(cli, ["score", str(bench), str(preds), "--out", str(out), "--db", str(db)])
+            _one_line(result, f"Error: {out}: --out: cannot write in {locked}: ")
+            assert not db.exists() and list(locked.iterdir()) == []
+    finally:
+        undo()
+
+
+def test_a_store_it_cannot_use_is_one_line_and_nothing_is_written(tmp_path):
+    bench, preds = _inputs(tmp_path)
+    (tmp_path / "random.db").write_bytes(bytes(range(256)) * 64)
+    good = tmp_path / "ro.db"
+    assert CliRunner().invoke(cli, ["score", str(bench), str(preds), "--out", str(tmp_path / "o0"), "--db", str(good)]).exit_code == 0
+    undo = make_read_only(good)
+    try:
+        for db, says in ((tmp_path / "random.db", "file is not a database"),
+                         (good, "attempt to write a readonly database"),
+                         (tmp_path, "unable to open database file")):
+            result = CliRunner().invoke(cli, ["score", str(bench), str(preds), "--out", str(tmp_path / "o1"), "--db", str(db)])
+            _one_line(result, f"Error: store {db}: {says} (")
+            assert not (tmp_path / "o1").exists()
+    finally:
+        undo()
+    assert [r["status"] for r in _runs(good)] == ["complete"]  # only the first, good run
 
 
 def test_rubrics_commands():

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import shutil
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import item
+from conftest import item, make_read_only
 from fakes import FakeBackend
 
 from judge.benchmark import score_items
@@ -76,29 +74,14 @@ def _good_store(path: Path, n: int = 0) -> Path:
     return path
 
 
-def _read_only(path: Path) -> None:
-    """Make ``path`` read-only, even for root (who ignores permission bits)."""
-    if os.geteuid() != 0:
-        path.chmod(0o444)
-        return
-    if not shutil.which("chattr") or subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
-        pytest.skip("running as root without chattr: cannot make a file read-only")
-
-
-def _writable_again(path: Path) -> None:
-    if os.geteuid() == 0 and shutil.which("chattr"):
-        subprocess.run(["chattr", "-i", str(path)], capture_output=True)
-    path.chmod(0o644)
-
-
 def test_a_read_only_store_fails_at_open_not_mid_run(tmp_path):
     path = _good_store(tmp_path / "j.db")
-    _read_only(path)
+    undo = make_read_only(path)
     try:
         with pytest.raises(StoreError, match=r"store .*j\.db: attempt to write a readonly database \(.*read-only"):
             Store.open(path)
     finally:
-        _writable_again(path)
+        undo()
 
 
 @pytest.mark.parametrize(
