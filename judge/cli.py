@@ -169,7 +169,7 @@ def score(
 
 
 @cli.command()
-@click.argument("gold", type=click.Path(dir_okay=False))
+@click.argument("gold", type=click.Path())
 @click.option("--backend", "backends", multiple=True, help="Judge backend(s); repeat to compare. Default: local.")
 @click.option("--rubric", "rubrics_", multiple=True, help="Rubric(s); repeat to compare. Default: clinical/v3.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
@@ -219,15 +219,15 @@ def agreement(
 
 @cli.command()
 @click.option("--rubric", default="clinical/v3", show_default=True, help="Rubric to start from (id or YAML path).")
-@click.option("--gold", type=click.Path(dir_okay=False), help="Gold JSONL to split into train / dev / held-out.")
+@click.option("--gold", type=click.Path(), help="Gold JSONL to split into train / dev / held-out.")
 @click.option("--backend", default="local", show_default=True, help="`local` or a litellm model string.")
 @click.option("--optimizer", type=click.Choice(["coordinate", "instruct-search", "bootstrap-rs", "mipro", "gepa"]),
               help="local: coordinate (default). LLM: instruct-search (default), bootstrap-rs, mipro, gepa (DSPy).")
 @click.option("--budget", type=int, help="LM calls the optimizer may issue, cached ones included (default: unbounded).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split, the search and the bootstrap.")
-@click.option("--train", type=click.Path(dir_okay=False), help="Explicit train part (gold JSONL); needs --dev and --test.")
-@click.option("--dev", type=click.Path(dir_okay=False), help="Explicit dev part (used to select).")
-@click.option("--test", type=click.Path(dir_okay=False), help="Explicit held-out part (only for the final figure).")
+@click.option("--train", type=click.Path(), help="Explicit train part (gold JSONL); needs --dev and --test.")
+@click.option("--dev", type=click.Path(), help="Explicit dev part (used to select).")
+@click.option("--test", type=click.Path(), help="Explicit held-out part (only for the final figure).")
 @click.option("--split-by", type=click.Choice(["candidate", "question"]), default="candidate", show_default=True,
               help="Split unit; `question` keeps all candidates of a question in one part.")
 @click.option("--report", "report_html", type=click.Path(dir_okay=False), help="Also write an HTML agreement report.")
@@ -317,8 +317,8 @@ def gold() -> None:
 
 
 @gold.command("import-csv")
-@click.argument("csv_path", type=click.Path(dir_okay=False))
-@click.argument("out", type=click.Path(dir_okay=False))
+@click.argument("csv_path", type=click.Path())
+@click.argument("out", type=click.Path())
 @click.option("--layout", type=click.Choice(["auto", "long", "wide"]), default="auto", show_default=True,
               help="long: one row per rating (id, rater, score); wide: one column per rater.")
 @click.option("--rater-column", "rater_columns", multiple=True, help="Wide layout: a rater column (repeat).")
@@ -332,8 +332,8 @@ def gold_import_csv(csv_path: str, out: str, layout: str, rater_columns: tuple[s
 
 
 @gold.command("convert-evouna")
-@click.argument("json_path", type=click.Path(dir_okay=False))
-@click.argument("out", type=click.Path(dir_okay=False))
+@click.argument("json_path", type=click.Path())
+@click.argument("out", type=click.Path())
 @handle_errors
 def gold_convert_evouna(json_path: str, out: str) -> None:
     """Convert an EVOUNA file (NQ.json / TQ.json, human-judged QA answers) into a gold set."""
@@ -343,8 +343,8 @@ def gold_convert_evouna(json_path: str, out: str) -> None:
 
 
 @gold.command("convert-kqa")
-@click.argument("csv_path", type=click.Path(dir_okay=False))
-@click.argument("out", type=click.Path(dir_okay=False))
+@click.argument("csv_path", type=click.Path())
+@click.argument("out", type=click.Path())
 @handle_errors
 def gold_convert_kqa(csv_path: str, out: str) -> None:
     """Convert K-QA's physician NLI annotations (NLI_medical_annotator.csv) into a gold set."""

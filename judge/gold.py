@@ -45,6 +45,7 @@ Usage::
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import math
 import os
@@ -56,7 +57,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from judge.errors import InputError
-from judge.io import describe_validation_error
+from judge.io import describe_validation_error, read_json_document, text_lines
 from judge.models import Ability, GoldRating
 
 CANDIDATE_FIELDS: tuple[str, ...] = (
@@ -83,20 +84,20 @@ Layout = Literal["auto", "long", "wide"]
 
 
 def _csv_rows(path: str | Path) -> Iterator[tuple[int, list[str]]]:
-    """Yield ``(line where the record starts, cells)`` for every non-blank record, header first."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError("file not found", path=str(path))
-    with p.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh)
-        start = 1
-        try:
-            for cells in reader:
-                if any(c.strip() for c in cells):
-                    yield start, cells
-                start = reader.line_num + 1
-        except csv.Error as exc:
-            raise InputError(f"malformed CSV ({exc})", path=str(path), line=reader.line_num) from None
+    """Yield ``(line where the record starts, cells)`` for every non-blank record, header first.
+
+    The text comes from :func:`judge.io.text_lines`: bytes that are not UTF-8 text, a line over
+    the limit, a directory or a FIFO stop with the file and line, like a JSONL file.
+    """
+    reader = csv.reader(text for _, text in text_lines(path))
+    start = 1
+    try:
+        for cells in reader:
+            if any(c.strip() for c in cells):
+                yield start, cells
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise InputError(f"malformed CSV ({exc})", path=str(path), line=reader.line_num) from None
 
 
 def _gold_row(fields: dict[str, Any], ratings: dict[str, float | None], path: str, line: int) -> GoldRating:
@@ -295,12 +296,7 @@ def _evouna_verdict(value: Any, where: str, path: str) -> float | None:
 def convert_evouna(path: str | Path, *, ability: Ability = "lesion_reasoning") -> list[GoldRating]:
     """EVOUNA ``NQ.json`` / ``TQ.json`` -> gold rows (one per judged (question, system) pair)."""
     p = Path(path)
-    if not p.is_file():
-        raise InputError("file not found", path=str(path))
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"invalid JSON ({exc.msg} at line {exc.lineno})", path=str(path), line=exc.lineno) from None
+    data = read_json_document(p)
     if not isinstance(data, list):
         raise InputError("expected a JSON array of questions", path=str(path))
     stem = p.stem
@@ -391,6 +387,15 @@ def write_gold_jsonl(rows: Iterable[GoldRating], path: str | Path) -> int:
     Returns the number of rows written. The file reads back with :func:`judge.io.read_gold`.
     """
     target = Path(path)
+    try:
+        return _write_jsonl(rows, target)
+    except OSError as exc:
+        raise InputError(f"cannot write it: {exc.strerror or exc}", path=str(path)) from None
+
+
+def _write_jsonl(rows: Iterable[GoldRating], target: Path) -> int:
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory, not a file")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     n = 0

@@ -22,6 +22,13 @@ MAX_OPTION_CHARS = 1_000
 """One MCQ option's text (option keys are the letters A-Z, so at most 26 options)."""
 MAX_CANDIDATE_CHARS = 50_000
 """A candidate answer (a model's raw output) as the judges read it: all of it, never a prefix."""
+MAX_LINE_BYTES = 8 * 1024 * 1024
+"""One line of an input file (a JSONL record, a CSV line), in bytes. The largest valid record is
+about 1.2 MB (every field at its limit, every character a 12-byte JSON escape); the rest is room
+for a degenerate answer, which scores 0 rather than stopping the run. A longer line - a file that
+is not line-oriented, ``/dev/zero`` - stops reading there instead of filling memory."""
+MAX_JSON_FILE_BYTES = 256 * 1024 * 1024
+"""A whole-file JSON document (EVOUNA's ``NQ.json`` is 3.6 MB)."""
 
 
 def references_problem(refs: list[str]) -> str | None:
