@@ -267,7 +267,8 @@ def calibrate(
         click.echo(f"LM calls: optimizer {opt.get('issued', 0)} issued ({opt.get('sent', 0)} sent, "
                    f"{opt.get('issued', 0) - opt.get('sent', 0)} from cache), measurement {calls['measurement']} sent")
     click.echo(f"improved on held-out: {'yes' if result.improved else 'NO'}")
-    click.echo(f"wrote {result.path} ({result.rubric}, status draft); review, then: judge rubrics publish {result.rubric}")
+    then = f"judge rubrics publish {result.rubric}" + ("" if result.improved else " --force (it did not improve)")
+    click.echo(f"wrote {result.path} ({result.rubric}, status draft); review, then: {then}")
     if report_html:
         click.echo(f"wrote {report_html}")
 
@@ -407,13 +408,20 @@ def rubrics_verify() -> None:
 
 @rubrics.command("publish")
 @click.argument("rubric")
+@click.option("--force", is_flag=True, help="Publish even a draft whose provenance says it did not improve on held-out gold.")
 @handle_errors
-def rubrics_publish(rubric: str) -> None:
-    """Publish a reviewed draft rubric (it becomes immutable)."""
-    from judge.rubrics import publish
+def rubrics_publish(rubric: str, force: bool) -> None:
+    """Publish a reviewed draft rubric (it becomes immutable).
 
-    r = publish(rubric)
-    click.echo(f"published {r.id} sha256 {r.sha256}")
+    A calibrated draft that did not beat its base on held-out gold (provenance `improved: false`)
+    is refused, with its held-out alpha before and after, unless --force is given.
+    """
+    from judge.rubrics import held_out_change, publish
+
+    r = publish(rubric, force=force)
+    if r.provenance.get("improved") is False:
+        click.echo(f"warning: published with --force although it did not improve: {held_out_change(r)}", err=True)
+    click.echo(f"published {r.id} sha256 {r.sha256} in {Path(r.path).parent.parent}")
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _isolated_data_dir(tmp_path, monkeypatch):
     """Point JUDGE_DATA_DIR at a fresh folder so no test touches another's store."""
     monkeypatch.setenv("JUDGE_DATA_DIR", str(tmp_path / "data"))
-    for var in ("JUDGE_API_KEY", "JUDGE_API_BASE", "JUDGE_API_KEYS", "JUDGE_DB_PATH"):
+    for var in ("JUDGE_API_KEY", "JUDGE_API_BASE", "JUDGE_API_KEYS", "JUDGE_DB_PATH", "JUDGE_RUBRICS_DIR"):
         monkeypatch.delenv(var, raising=False)
 
 

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
+from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from judge.cli import cli
 from judge.errors import RubricError
 from judge.models import Case
 from judge.rubrics import (
     DEFAULT_RUBRIC,
+    drafts_dir,
     list_rubrics,
     load_rubric,
+    next_version,
     publish,
     published,
     render_messages,
+    rubric_roots,
     rubrics_dir,
     verify_published,
     write_draft,
@@ -81,12 +86,24 @@ def test_unknown_rubric_names_the_known_ones():
         load_rubric("v99")
 
 
+def _own_tree(root: Path) -> Path:
+    """A rubric tree of its own: the bundled clinical/v3 file and a ledger naming it, nothing else."""
+    v3 = root / "clinical" / "v3.yaml"
+    v3.parent.mkdir(parents=True)
+    v3.write_bytes((rubrics_dir() / "clinical" / "v3.yaml").read_bytes())
+    (root / "PUBLISHED").write_text(f"clinical/v3 {hashlib.sha256(v3.read_bytes()).hexdigest()}\n", encoding="utf-8")
+    return root
+
+
+def _base_data() -> dict:
+    return yaml.safe_load((rubrics_dir() / "clinical" / "v3.yaml").read_text(encoding="utf-8"))
+
+
 def test_drafts_never_overwrite_and_publish_records_the_sha(tmp_path):
-    root = tmp_path / "rubrics"
-    shutil.copytree(rubrics_dir(), root)
-    base = yaml.safe_load((root / "clinical" / "v3.yaml").read_text(encoding="utf-8"))
+    root = _own_tree(tmp_path / "rubrics")
+    base = _base_data()
     path = write_draft({**base, "derived_from": "v3", "description": "calibrated"}, root)
-    assert path.name == "v4.yaml"
+    assert path == root / "clinical" / "v4.yaml"
     assert write_draft({**base, "derived_from": "v3", "description": "again"}, root).name == "v5.yaml"
     draft = load_rubric(str(path), root)
     assert draft.status == "draft" and verify_published(root) == []
@@ -96,3 +113,91 @@ def test_drafts_never_overwrite_and_publish_records_the_sha(tmp_path):
         publish(str(path), root)
     path.write_text(path.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
     assert any("clinical/v4: published file changed" in p for p in verify_published(root))
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("configured", [True, False], ids=["JUDGE_RUBRICS_DIR", "default-under-data-dir"])
+def test_drafts_go_to_the_drafts_folder_never_into_the_bundled_tree(tmp_path, monkeypatch, configured):
+    drafts = tmp_path / "drafts" if configured else tmp_path / "data" / "rubrics"
+    if configured:
+        monkeypatch.setenv("JUDGE_RUBRICS_DIR", str(drafts))
+    assert drafts_dir() == drafts and rubric_roots() == [rubrics_dir(), drafts]
+    bundled = _tree(rubrics_dir())
+    newest = list_rubrics()[-1]
+    first = write_draft({**_base_data(), "derived_from": "v3", "description": "a draft"})
+    second = write_draft({**_base_data(), "derived_from": "v3", "description": "another"})
+    expected = int(next_version("clinical", rubrics_dir())[1:])  # the first version the bundled tree leaves free
+    assert (first, second) == (drafts / "clinical" / f"v{expected}.yaml", drafts / "clinical" / f"v{expected + 1}.yaml")
+    assert _tree(rubrics_dir()) == bundled and newest in list_rubrics()
+    # drafts are found by id after the bundled rubrics, listed with them, and checked by verify
+    assert load_rubric(f"clinical/v{expected}").path == str(first.resolve())
+    assert [r for r in list_rubrics() if r.startswith("clinical/")][-2:] == [f"clinical/v{expected}", f"clinical/v{expected + 1}"]
+    assert verify_published() == []
+    publish(f"clinical/v{expected + 1}", force=True)
+    assert (drafts / "PUBLISHED").read_text(encoding="utf-8").startswith(f"clinical/v{expected + 1} ")
+    assert _tree(rubrics_dir()) == bundled  # publishing a draft writes to the drafts folder's own ledger
+
+
+def test_a_bundled_rubric_is_never_shadowed_by_a_draft_folder(tmp_path, monkeypatch):
+    drafts = tmp_path / "drafts"
+    (drafts / "clinical").mkdir(parents=True)
+    (drafts / "clinical" / "v3.yaml").write_text(
+        yaml.safe_dump({**_base_data(), "description": "an impostor"}, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("JUDGE_RUBRICS_DIR", str(drafts))
+    assert load_rubric("v3").path == str((rubrics_dir() / "clinical" / "v3.yaml").resolve())
+    assert list_rubrics().count("clinical/v3") == 1
+
+
+@pytest.mark.parametrize("spec", ["../../etc/passwd", "clinical/../v3", "clinical/v3/../v2", "x/y/v3", "clinical/3"])
+def test_odd_ids_are_unknown_rubrics_not_paths(spec):
+    with pytest.raises(RubricError, match="unknown rubric"):
+        load_rubric(spec)
+
+
+def _calibrated_draft(root: Path | None, improved: bool | None, before: float = 0.712, after: float = 0.698) -> Path:
+    data = {**_base_data(), "derived_from": "v3", "description": "calibrated"}
+    if improved is not None:
+        data["provenance"] = {
+            "base": {"id": "clinical/v3"}, "improved": improved,
+            "agreement": {"held_out": {"before": {"alpha_ordinal": before}, "after": {"alpha_ordinal": after}}},
+        }
+    return write_draft(data, root)
+
+
+def test_a_draft_that_did_not_improve_is_not_published_without_force(tmp_path):
+    root = _own_tree(tmp_path / "rubrics")
+    path = _calibrated_draft(root, improved=False)
+    ledger = (root / "PUBLISHED").read_bytes()
+    with pytest.raises(RubricError) as exc:
+        publish(str(path), root)
+    message = str(exc.value)
+    assert "clinical/v4 did not improve on held-out gold" in message and "--force" in message
+    assert "held-out alpha (ordinal) 0.712 (clinical/v3) -> 0.698 (clinical/v4)" in message
+    assert load_rubric(str(path), root).status == "draft" and (root / "PUBLISHED").read_bytes() == ledger
+    assert publish(str(path), root, force=True).status == "published"
+    assert "clinical/v4" in published(root)
+
+
+@pytest.mark.parametrize("improved", [True, None], ids=["improved", "hand-written"])
+def test_an_improved_or_hand_written_draft_publishes(tmp_path, improved):
+    root = _own_tree(tmp_path / "rubrics")
+    path = _calibrated_draft(root, improved=improved, before=0.5, after=0.6)
+    assert publish(str(path), root).status == "published"
+
+
+def test_cli_publish_refuses_then_forces_and_says_why(tmp_path, monkeypatch):
+    monkeypatch.setenv("JUDGE_RUBRICS_DIR", str(tmp_path / "drafts"))
+    first = int(next_version("clinical")[1:])
+    _calibrated_draft(None, improved=False, before=0.5, after=0.5)  # equal is not better
+    rid = f"clinical/v{first}"
+    runner = CliRunner()
+    refused = runner.invoke(cli, ["rubrics", "publish", rid])
+    assert refused.exit_code == 2 and refused.output.count("\n") == 1
+    assert f"Error: {rid} did not improve on held-out gold (held-out alpha (ordinal) 0.500 (clinical/v3) -> 0.500" in refused.output
+    forced = runner.invoke(cli, ["rubrics", "publish", rid, "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert "warning: published with --force although it did not improve: held-out alpha (ordinal) 0.500" in forced.output
+    assert f"published {rid} sha256 " in forced.output and load_rubric(rid).status == "published"

@@ -333,8 +333,7 @@ def calibrate(
             + ". Draft: review before `judge rubrics publish`."
         )
         data["provenance"] = provenance
-        base_dir = Path(base.path).parent
-        path = write_draft(data, base_dir.parent if base_dir.name == base.name else None)
+        path = write_draft(data)  # the drafts folder: never the source tree or the installed package
         state_path = None
         if program_state is not None:
             import json
