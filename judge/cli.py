@@ -295,7 +295,7 @@ def serve(host: str | None, port: int | None, rubric: str | None, backend: str |
     """
     import os
 
-    from judge.rubrics import load_rubric
+    from judge.rubrics import load_rubric, require_kind
     from judge.settings import get_settings
 
     for name, value in (("HOST", host), ("PORT", port), ("RUBRIC", rubric), ("BACKEND", backend)):
@@ -303,7 +303,7 @@ def serve(host: str | None, port: int | None, rubric: str | None, backend: str |
             os.environ[f"JUDGE_{name}"] = str(value)  # worker processes read the same settings
     get_settings.cache_clear()
     settings = get_settings()
-    load_rubric(settings.rubric)  # fail here, in one line, rather than in a worker's traceback
+    require_kind(load_rubric(settings.rubric), "critic")  # fail here, in one line, not in every request
     from service.app import serve as run_server
 
     run_server(host=settings.host, port=settings.port, workers=workers, log_level=log_level, access_log=access_log)

@@ -16,7 +16,7 @@ from judge.agreement import AgreementReport, JudgedScore, build_report
 from judge.backends import Backend, get_backend
 from judge.io import file_sha256, read_gold
 from judge.models import GoldRating, Verdict
-from judge.rubrics import Rubric, load_rubric
+from judge.rubrics import Rubric, load_rubric, require_kind
 from judge.scoring import ProgressFn, Scorer, gold_tasks
 from judge.store import Store
 
@@ -62,6 +62,8 @@ def run_agreement(
          load_rubric(r) if isinstance(r, str) else r)
         for b, r in judges
     ]
+    for _, rubric in built:  # every judge's rubric fits the task before the first call
+        require_kind(rubric, "critic")
     judged: dict[str, list[JudgedScore]] = {}
     provenance: dict[str, dict[str, Any]] = {}
     args = {"gold": str(gold_path), "judges": [(b.spec, r.id) for b, r in built]}

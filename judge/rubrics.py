@@ -14,6 +14,9 @@ or the installed package's copy) and the **drafts** folder (``$JUDGE_RUBRICS_DIR
 ``$JUDGE_DATA_DIR/rubrics``), where ``judge calibrate`` writes its drafts - never into the source
 tree or the installed package. Each folder keeps its own ``PUBLISHED`` ledger.
 
+A rubric does one job (``kind``): a ``critic`` grades open-ended answers, an ``extraction``
+rubric reads options out of MCQ answers; :func:`require_kind` refuses the other job.
+
 Usage::
 
     rubric = load_rubric("v3")            # clinical/v3
@@ -42,6 +45,8 @@ DEFAULT_NAME = "clinical"
 PUBLISHED_FILE = "PUBLISHED"
 _VERSION = re.compile(r"^v(\d+)$")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+KIND_USE = {"critic": "grading open-ended answers", "extraction": "reading options out of MCQ answers"}
+KIND_EXAMPLE = {"critic": DEFAULT_RUBRIC, "extraction": "mcq_extraction/v1"}
 
 
 class _Strict(BaseModel):
@@ -236,6 +241,20 @@ def list_rubrics(root: Path | None = None) -> list[str]:
 
     ids = {f"{p.parent.name}/{p.stem}" for r in roots for p in r.glob("*/v*.yaml") if _VERSION.match(p.stem)}
     return sorted(ids, key=order)
+
+
+def require_kind(rubric: Rubric, kind: str) -> Rubric:
+    """``rubric`` when it was written for ``kind``'s job, else a RubricError (before any call is made)."""
+    if rubric.kind != kind:
+        raise RubricError(
+            f"{rubric.id} is {_a(rubric.kind)} rubric (for {KIND_USE[rubric.kind]}), not {_a(kind)} rubric: "
+            f"{KIND_USE[kind]} needs {_a(kind)} rubric such as {KIND_EXAMPLE[kind]}"
+        )
+    return rubric
+
+
+def _a(kind: str) -> str:
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
 
 
 def load_rubric(spec: str = DEFAULT_RUBRIC, root: Path | None = None) -> Rubric:

@@ -38,7 +38,7 @@ from typing import Any
 from judge import mcq
 from judge.backends import Backend
 from judge.models import BenchmarkItem, Case, GoldRating, Judgment, Prediction, Verdict
-from judge.rubrics import Rubric, load_rubric
+from judge.rubrics import Rubric, load_rubric, require_kind
 from judge.store import Store
 
 ProgressFn = Callable[[int, int, int], None]
@@ -141,6 +141,8 @@ class Scorer:
     def __post_init__(self) -> None:
         if self.extraction_rubric is None:
             self.extraction_rubric = load_rubric(EXTRACTION_RUBRIC)
+        require_kind(self.rubric, "critic")  # each rubric does the job it was written for, checked before any call
+        require_kind(self.extraction_rubric, "extraction")
         self._params = dict(self.backend.params)
 
     # ------------------------------------------------------------------------ keys

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from conftest import item, write_jsonl
+from fakes import FakeBackend
 
 from judge.cli import cli
 from judge.errors import RubricError
@@ -21,11 +23,14 @@ from judge.rubrics import (
     publish,
     published,
     render_messages,
+    require_kind,
     rubric_roots,
     rubrics_dir,
     verify_published,
     write_draft,
 )
+from judge.scoring import Scorer
+from judge.testing.openai_server import FakeOpenAIServer, verdict
 
 
 def test_published_rubrics_are_unchanged():
@@ -201,3 +206,54 @@ def test_cli_publish_refuses_then_forces_and_says_why(tmp_path, monkeypatch):
     assert forced.exit_code == 0, forced.output
     assert "warning: published with --force although it did not improve: held-out alpha (ordinal) 0.500" in forced.output
     assert f"published {rid} sha256 " in forced.output and load_rubric(rid).status == "published"
+
+
+# ------------------------------------------------------------------- a rubric does one job
+
+
+def test_require_kind_names_both_jobs():
+    with pytest.raises(RubricError, match=r"mcq_extraction/v1 is an extraction rubric \(for reading options out of "
+                                          r"MCQ answers\), not a critic rubric: grading open-ended answers needs a "
+                                          r"critic rubric such as clinical/v3"):
+        require_kind(load_rubric("mcq_extraction/v1"), "critic")
+    with pytest.raises(RubricError, match=r"clinical/v2 is a critic rubric .* needs an extraction rubric"):
+        require_kind(load_rubric("clinical/v2"), "extraction")
+    assert require_kind(load_rubric("v1"), "critic").id == "clinical/v1"
+
+
+def test_a_scorer_refuses_a_rubric_written_for_another_job_before_any_call(store):
+    backend = FakeBackend()
+    with pytest.raises(RubricError, match="is an extraction rubric"):
+        Scorer(backend, load_rubric("mcq_extraction/v1"), store)
+    with pytest.raises(RubricError, match="is a critic rubric"):
+        Scorer(backend, load_rubric("v3"), store, extraction_rubric=load_rubric("v2"))
+    assert backend.calls == [] and store.count_judgments() == 0
+
+
+def test_the_cli_refuses_an_extraction_rubric_for_grading_before_any_llm_call(tmp_path):
+    bench = write_jsonl(tmp_path / "b.jsonl", [item(str(i), model="m", prediction="pink") for i in range(138)])
+    gold = write_jsonl(tmp_path / "g.jsonl", [
+        {"id": "g1", "ability": "attribute_recognition", "question_type": "short_answer", "question": "颜色？",
+         "reference": "粉红色", "candidate": "红色", "ratings": {"a": 0.5}}])
+    runner = CliRunner()
+    with FakeOpenAIServer(lambda req: verdict(1.0, "ok")) as server:
+        llm = ["--backend", "openai/fake-judge", "--api-base", server.url, "--api-key", "sk-fake"]
+        for args in (["score", str(bench), *llm, "--out", str(tmp_path / "out"), "--db", str(tmp_path / "j.db")],
+                     ["agreement", str(gold), *llm, "--rubric", "v3", "--db", str(tmp_path / "j.db")],
+                     ["calibrate", "--gold", str(gold), *llm, "--db", str(tmp_path / "j.db")]):
+            result = runner.invoke(cli, [*args, "--rubric", "mcq_extraction/v1"])
+            assert result.exit_code == 2, result.output
+            assert "Error: mcq_extraction/v1 is an extraction rubric" in result.output and result.output.count("\n") == 1
+        assert server.total == 0  # not one wasted call
+    assert not (tmp_path / "out").exists()
+
+
+def test_serve_refuses_an_extraction_rubric_at_start(monkeypatch):
+    from judge.settings import get_settings
+
+    monkeypatch.setenv("JUDGE_RUBRIC", "clinical/v3")  # serve writes it: restored after the test
+    try:
+        result = CliRunner().invoke(cli, ["serve", "--rubric", "mcq_extraction/v1"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2 and "is an extraction rubric" in result.output

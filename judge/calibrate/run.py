@@ -32,10 +32,10 @@ from judge.backends import LOCAL, get_backend
 from judge.calibrate.local_fit import content_sha
 from judge.calibrate.measure import Figure, figure, gold_scores
 from judge.calibrate.split import GoldSplit, SplitBy, split_from_parts, split_gold
-from judge.errors import InputError, JudgeError
+from judge.errors import InputError
 from judge.io import file_sha256, read_gold
 from judge.models import GoldRating
-from judge.rubrics import Rubric, load_rubric, write_draft
+from judge.rubrics import Rubric, load_rubric, require_kind, write_draft
 from judge.settings import Settings
 from judge.store import Store
 
@@ -190,9 +190,7 @@ def calibrate(
     settings = settings or Settings()
     say = log or (lambda _m: None)
     options = dict(backend_options or {})
-    base = load_rubric(rubric)
-    if base.kind != "critic":
-        raise JudgeError(f"{base.id} is an {base.kind} rubric; calibrate a critic rubric")
+    base = require_kind(load_rubric(rubric), "critic")
     if budget is not None and budget < 0:
         raise InputError("--budget must be >= 0")
     rows, split, source = _load_parts(
