@@ -38,6 +38,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from judge.errors import RubricError
+from judge.io import describe_validation_error
 from judge.models import Case
 
 DEFAULT_RUBRIC = "clinical/v3"
@@ -263,13 +264,35 @@ def load_rubric(spec: str = DEFAULT_RUBRIC, root: Path | None = None) -> Rubric:
     return _load(str(path.resolve()), path.stat().st_mtime_ns)
 
 
+class _PlainLoader(yaml.SafeLoader):
+    """YAML without aliases: ten nested anchors of nine aliases each (a "billion laughs") load as a
+    small shared structure, then expand to billions of nodes when the rubric is dumped or hashed.
+    A rubric has no use for aliases, so one is an error where it stands."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in a rubric file", mark)
+        return super().compose_node(parent, index)  # type: ignore[arg-type]
+
+
+def read_yaml(data: bytes | str) -> Any:
+    """Parse rubric YAML (safe types, no aliases)."""
+    return yaml.load(data, Loader=_PlainLoader)  # a SafeLoader subclass: safe types only
+
+
 @lru_cache(maxsize=64)
 def _load(path: str, _mtime: int) -> Rubric:
     data = Path(path).read_bytes()
     try:
-        raw = yaml.safe_load(data)
+        raw = read_yaml(data)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}" if mark is not None else path
+        problem = "; ".join(part for part in (exc.context, exc.problem) if part)
+        raise RubricError(f"{where}: not valid YAML: {problem}") from None
     except yaml.YAMLError as exc:
-        raise RubricError(f"{path}: not valid YAML: {exc}") from None
+        raise RubricError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(raw, dict):
         raise RubricError(f"{path}: a rubric file must hold a mapping")
     try:
@@ -277,7 +300,7 @@ def _load(path: str, _mtime: int) -> Rubric:
             {**raw, "sha256": hashlib.sha256(data).hexdigest(), "path": path}
         )
     except ValidationError as exc:
-        raise RubricError(f"{path}: invalid rubric: {exc}") from None
+        raise RubricError(f"{path}: invalid rubric: {describe_validation_error(exc)}") from None
     if Path(path).stem != rubric.version:
         raise RubricError(f"{path}: file name says {Path(path).stem} but the rubric says {rubric.version}")
     return rubric

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import re
+import time
 from pathlib import Path
 
 import pytest
@@ -257,3 +259,36 @@ def test_serve_refuses_an_extraction_rubric_at_start(monkeypatch):
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 2 and "is an extraction rubric" in result.output
+
+
+# -------------------------------------------------------------------- hostile rubric files
+
+
+def _laughs() -> str:
+    """Ten anchors of nine aliases each: 9**10 leaves once expanded (a "billion laughs")."""
+    lines = ['  a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"  a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    return "provenance:\n" + "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (lambda base: base + _laughs(), r":\d+: not valid YAML: aliases \(\*name\) are not allowed in a rubric file$"),
+        (lambda base: base.replace("\ndescription:", "\ndescription: &d", 1) + "demos: [*d]\n", r"aliases .* not allowed"),
+        (lambda base: "\x89PNG\x00\x01", r": not valid YAML: unacceptable character"),
+        (lambda base: "name: clinical\nversion: v3\nstatus: draft\nbogus: 1\n", r": invalid rubric: description: Field required; .*bogus: unknown field$"),
+        (lambda base: "a: [1\n", r":2: not valid YAML: while parsing a flow sequence; expected ',' or '\]'"),
+    ],
+    ids=["billion-laughs", "one-alias", "binary", "invalid", "broken"],
+)
+def test_a_hostile_rubric_file_is_one_line_at_once(tmp_path, content, says):
+    path = tmp_path / "clinical" / "v3.yaml"
+    path.parent.mkdir()
+    path.write_text(content((rubrics_dir() / "clinical" / "v3.yaml").read_text(encoding="utf-8")), encoding="utf-8")
+    started = time.monotonic()
+    with pytest.raises(RubricError) as exc:
+        load_rubric(str(path))
+    assert time.monotonic() - started < 2
+    assert str(exc.value).startswith(str(path)) and "\n" not in str(exc.value)
+    assert re.search(says, str(exc.value)), str(exc.value)

@@ -25,7 +25,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from judge.backends import LOCAL, get_backend
@@ -35,7 +34,7 @@ from judge.calibrate.split import GoldSplit, SplitBy, split_from_parts, split_go
 from judge.errors import InputError
 from judge.io import file_sha256, read_gold
 from judge.models import GoldRating
-from judge.rubrics import Rubric, load_rubric, require_kind, write_draft
+from judge.rubrics import Rubric, load_rubric, read_yaml, require_kind, write_draft
 from judge.settings import Settings
 from judge.store import Store
 
@@ -102,7 +101,7 @@ class CalibrationResult(BaseModel):
 
 def _yaml_data(base: Rubric) -> dict[str, Any]:
     """The base rubric file's own data (keeps its key order and wording)."""
-    data = yaml.safe_load(Path(base.path).read_text(encoding="utf-8"))
+    data = read_yaml(Path(base.path).read_bytes())
     assert isinstance(data, dict)
     return data
 
