@@ -20,7 +20,7 @@ from typing import Any
 
 from judge.backends import Backend, get_backend
 from judge.errors import InputError
-from judge.io import file_sha256, read_benchmark, read_predictions
+from judge.io import check_writable, file_sha256, read_benchmark, read_predictions
 from judge.jury import JuryAgreement, aggregate, agreement, jury_spec
 from judge.models import BenchmarkItem, Prediction, Verdict
 from judge.rubrics import Rubric, load_rubric
@@ -190,25 +190,8 @@ def _file_info(path: str | Path | None) -> dict[str, str | None]:
 
 
 def check_out_dir(out_dir: str | Path) -> None:
-    """Fail now, before any scoring, unless ``out_dir`` is (or can be made) a directory we can write in.
-
-    Creates nothing: it finds the nearest part of the path that exists, which must be a directory,
-    and creates and removes a probe file there (the only test that tells the truth for ACLs,
-    read-only mounts and root alike).
-    """
-    out = Path(out_dir)
-    existing = out
-    while not os.path.lexists(existing) and existing.parent != existing:
-        existing = existing.parent
-    if not existing.is_dir():
-        what = "is not a directory" if existing == out else f"cannot be made: {existing} is not a directory"
-        raise InputError(f"--out {what}", path=str(out))
-    try:
-        fd, probe = tempfile.mkstemp(dir=existing, prefix=".judge-probe-")
-    except OSError as exc:
-        raise InputError(f"--out: cannot write in {existing}: {exc.strerror or exc}", path=str(out)) from None
-    os.close(fd)
-    os.unlink(probe)
+    """Fail now, before any scoring, unless ``out_dir`` is (or can be made) a directory we can write in."""
+    check_writable(out_dir, option="--out", directory=True)
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -22,7 +22,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def handle_errors(fn: F) -> F:
-    """Turn library errors into ``Error: message`` and exit code 2."""
+    """Turn library errors (and OS errors on files) into ``Error: message`` and exit code 2."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -30,6 +30,10 @@ def handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except JudgeError as exc:
             click.echo(f"Error: {exc}", err=True)
+            sys.exit(2)
+        except OSError as exc:  # a file the library does not check itself (a disk that filled up, ...)
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"Error: {where}{exc.strerror or exc}", err=True)
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
@@ -173,8 +177,8 @@ def score(
 @click.option("--backend", "backends", multiple=True, help="Judge backend(s); repeat to compare. Default: local.")
 @click.option("--rubric", "rubrics_", multiple=True, help="Rubric(s); repeat to compare. Default: clinical/v3.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
-@click.option("--out", "html_out", type=click.Path(dir_okay=False), help="Also write a self-contained HTML report here.")
-@click.option("--disagreements", type=click.Path(dir_okay=False), help="Write every judge/gold disagreement to this CSV.")
+@click.option("--out", "html_out", type=click.Path(), help="Also write a self-contained HTML report here.")
+@click.option("--disagreements", type=click.Path(), help="Write every judge/gold disagreement to this CSV.")
 @click.option("--n-boot", type=int, default=1000, show_default=True, help="Bootstrap resamples for the CIs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--db", help="SQLite store (default $JUDGE_DATA_DIR/judge.db).")
@@ -196,8 +200,12 @@ def agreement(
     paired bootstrap difference in alpha against the first.
     """
     from judge.evaluate import run_agreement
+    from judge.io import check_writable
     from judge.report import render_html, render_json, render_markdown, render_text, write_disagreements
 
+    for option, path in (("--out", html_out), ("--disagreements", disagreements)):
+        if path:
+            check_writable(path, option=option, directory=False)  # before any judging, not after
     judges = [(b, r) for b in (backends or ("local",)) for r in (rubrics_ or ("clinical/v3",))]
     report, gold_rows, judged = run_agreement(
         gold, judges, store=open_store(db), backend_options=backend_options(api_base, api_key, timeout),
@@ -230,7 +238,7 @@ def agreement(
 @click.option("--test", type=click.Path(), help="Explicit held-out part (only for the final figure).")
 @click.option("--split-by", type=click.Choice(["candidate", "question"]), default="candidate", show_default=True,
               help="Split unit; `question` keeps all candidates of a question in one part.")
-@click.option("--report", "report_html", type=click.Path(dir_okay=False), help="Also write an HTML agreement report.")
+@click.option("--report", "report_html", type=click.Path(), help="Also write an HTML agreement report.")
 @click.option("--n-boot", type=int, default=1000, show_default=True, help="Bootstrap resamples for the CIs.")
 @click.option("--db", help="SQLite store (default $JUDGE_DATA_DIR/judge.db).")
 @click.option("--api-base", help="Base URL of an OpenAI-compatible server (or $JUDGE_API_BASE).")
@@ -252,7 +260,10 @@ def calibrate(
     free version with status draft; publish it with `judge rubrics publish` after review.
     """
     from judge.calibrate.run import calibrate as run_calibration
+    from judge.io import check_writable
 
+    if report_html:
+        check_writable(report_html, option="--report", directory=False)  # before any judging, not after
     result = run_calibration(
         rubric, store=open_store(db), gold=gold, train=train, dev=dev, test=test, backend=backend,
         backend_options=backend_options(api_base, api_key, timeout), optimizer=optimizer, budget=budget, seed=seed,

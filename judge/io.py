@@ -19,6 +19,7 @@ import json
 import os
 import re
 import stat
+import tempfile
 from collections.abc import Iterator
 from itertools import count
 from pathlib import Path
@@ -203,6 +204,38 @@ def read_json_document(path: str | Path) -> Any:
     if len(raw) > MAX_JSON_FILE_BYTES:
         raise InputError(f"larger than {MAX_JSON_FILE_BYTES:,} bytes (the limit of one JSON file)", path=str(path))
     return parse_json(_decode(raw, str(path)), str(path))
+
+
+def check_writable(path: str | Path, *, option: str, directory: bool) -> None:
+    """Fail now, before any work, unless ``path`` can be written: a directory we can write in or
+    create (``directory``), or a file we can create or replace in an existing directory.
+
+    Creates nothing: the nearest part of the path that exists must be a directory, and a probe
+    file is created and removed there (the only test that tells the truth for ACLs, read-only
+    mounts and root alike); an existing file is opened for appending, which changes nothing.
+    ``option`` names the path in the message (``--out``).
+    """
+    target = Path(path)
+    if not directory and target.is_dir():
+        raise InputError(f"{option} is a directory, not a file", path=str(target))
+    folder = target if directory else target.parent
+    if not directory and not folder.is_dir():
+        raise InputError(f"{option}: the directory {folder} does not exist", path=str(target))
+    existing = folder
+    while not os.path.lexists(existing) and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "is not a directory" if existing == target else f"cannot be made: {existing} is not a directory"
+        raise InputError(f"{option} {what}", path=str(target))
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".judge-probe-")
+        os.close(fd)
+        os.unlink(probe)
+        if not directory and target.exists():
+            open(target, "ab").close()
+    except OSError as exc:
+        where = target if not directory and target.exists() else existing
+        raise InputError(f"{option}: cannot write in {where}: {exc.strerror or exc}", path=str(target)) from None
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:

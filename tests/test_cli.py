@@ -169,6 +169,64 @@ def test_a_store_it_cannot_use_is_one_line_and_nothing_is_written(tmp_path):
     assert [r["status"] for r in _runs(good)] == ["complete"]  # only the first, good run
 
 
+def _gold(tmp_path: Path) -> Path:
+    return write_jsonl(tmp_path / "g.jsonl", [
+        {"id": f"g{i}", "ability": "attribute_recognition", "question_type": "short_answer", "question": q,
+         "reference": ref, "candidate": cand, "attribute": "color", "ratings": {"a": score}}
+        for i, (q, ref, cand, score) in enumerate([("What color?", "pink", "pink", 1.0), ("颜色？", "粉红色", "红色", 0.5),
+                                                   ("What color?", "red", "brown", 0.0)] * 4)])
+
+
+@pytest.mark.parametrize("option", ["--out", "--disagreements", "--report"])
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda tmp: tmp, "{option} is a directory, not a file"),
+        (lambda tmp: tmp / "missing" / "r.html", "{option}: the directory {parent} does not exist"),
+        (lambda tmp: _file_at(tmp / "f", "r.html"), "{option}: the directory {parent} does not exist"),
+    ],
+    ids=["a-directory", "no-such-directory", "under-a-file"],
+)
+def test_agreement_and_calibrate_check_their_output_files_before_judging(tmp_path, option, make, says):
+    gold = _gold(tmp_path)
+    target = make(tmp_path)
+    command = "calibrate" if option == "--report" else "agreement"
+    args = [command, *(["--gold", str(gold)] if command == "calibrate" else [str(gold)]), option, str(target)]
+    result = CliRunner().invoke(cli, [*args, "--db", str(tmp_path / "data" / "j.db")])
+    _one_line(result, f"Error: {target}: " + says.format(option=option, parent=target.parent))
+    assert not (tmp_path / "data").exists()  # nothing judged, no store
+
+
+def test_an_unwritable_report_file_is_refused_before_judging(tmp_path):
+    gold = _gold(tmp_path)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "r.html").write_text("old report", encoding="utf-8")
+    undo = make_read_only(locked / "r.html")
+    try:
+        result = CliRunner().invoke(cli, ["agreement", str(gold), "--out", str(locked / "r.html"),
+                                          "--db", str(tmp_path / "data" / "j.db")])
+        _one_line(result, f"Error: {locked / 'r.html'}: --out: cannot write in {locked / 'r.html'}: ")
+        assert (locked / "r.html").read_text(encoding="utf-8") == "old report" and not (tmp_path / "data").exists()
+    finally:
+        undo()
+
+
+def test_an_os_error_the_library_does_not_foresee_is_one_line_too():
+    """The edge's safety net: e.g. the disk fills up while a report is written."""
+    import click
+
+    from judge.cli import handle_errors
+
+    @click.command()
+    @handle_errors
+    def full() -> None:
+        raise OSError(28, "No space left on device", "out/report.html")
+
+    result = CliRunner().invoke(full)
+    _one_line(result, "Error: out/report.html: No space left on device")
+
+
 def test_rubrics_commands():
     runner = CliRunner()
     listing = runner.invoke(cli, ["rubrics", "list"])
