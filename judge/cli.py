@@ -278,8 +278,8 @@ def calibrate(
         click.echo(f"LM calls: optimizer {opt.get('issued', 0)} issued ({opt.get('sent', 0)} sent, "
                    f"{opt.get('issued', 0) - opt.get('sent', 0)} from cache), measurement {calls['measurement']} sent")
     click.echo(f"improved on held-out: {'yes' if result.improved else 'NO'}")
-    then = f"judge rubrics publish {result.rubric}" + ("" if result.improved else " --force (it did not improve)")
-    click.echo(f"wrote {result.path} ({result.rubric}, status draft); review, then: {then}")
+    then = ("review, then: " if result.improved else "it did not improve, so publishing it needs --force: ")
+    click.echo(f"wrote {result.path} ({result.rubric}, status draft); {then}judge rubrics publish {result.rubric}")
     if report_html:
         click.echo(f"wrote {report_html}")
 

@@ -289,6 +289,9 @@ def test_a_calibration_that_does_not_beat_its_start_says_so(rubric_root, parts, 
         )
     assert out.exit_code == 0, out.output
     assert "improved on held-out: NO" in out.output and "NOT IMPROVED" in out.output
+    assert "it did not improve, so publishing it needs --force: judge rubrics publish clinical/v4" in out.output
+    refused = runner.invoke(cli, ["rubrics", "publish", "clinical/v4"])
+    assert refused.exit_code == 2 and "did not improve on held-out gold" in refused.output
     v4 = load_rubric("v4")
     assert v4.status == "draft" and v4.provenance["improved"] is False
     assert "NOT an improvement" in v4.description
