@@ -372,10 +372,11 @@ def _judge_in_processes(
     """
     global _WORKER_STATE
     _WORKER_STATE = (judge_sync, rubric)
+    workers = max(1, min(workers, os.cpu_count() or 1))  # CPU-bound: more processes only cost memory
     chunk = max(250, min(2000, len(cases) // (workers * 4) or 1))
     chunks = [cases[i : i + chunk] for i in range(0, len(cases), chunk)]
     pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+        max_workers=min(workers, len(chunks)), mp_context=multiprocessing.get_context("fork"),
         initializer=_die_with_parent, initargs=(os.getpid(),),
     )
     try:

@@ -49,22 +49,26 @@ def _wait_for(predicate, timeout: float, step: float = 0.02) -> bool:
     return predicate()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
-def test_killing_a_multi_process_score_leaves_no_worker_behind(tmp_path, sig):
+@pytest.mark.parametrize(("sig", "processes"), [(signal.SIGKILL, 2), (signal.SIGTERM, 500)])
+def test_killing_a_multi_process_score_leaves_no_worker_behind(tmp_path, sig, processes):
+    """`--processes 500` forks no more workers than there are CPUs (each costs 100-200 MB)."""
+    expected = min(processes, os.cpu_count() or 1)
     n = PARALLEL_MIN * 5  # distinct answers: the embedded judge forks its workers for these
     bench = write_jsonl(tmp_path / "b.jsonl", [
         item(f"i{i}", question=f"What color is lesion {i}?", model="m", prediction=f"pink, case {i}")
         for i in range(n)
     ])
     env = {**os.environ, "JUDGE_DATA_DIR": str(tmp_path / "data")}
-    cmd = [sys.executable, "-m", "judge.cli", "score", str(bench), "--processes", "2", "--quiet",
+    cmd = [sys.executable, "-m", "judge.cli", "score", str(bench), "--processes", str(processes), "--quiet",
            "--out", str(tmp_path / "out"), "--db", str(tmp_path / "j.db")]
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        assert _wait_for(lambda: len(_children(proc.pid)) >= 2 or proc.poll() is not None, timeout=60), \
+        assert _wait_for(lambda: len(_children(proc.pid)) >= expected or proc.poll() is not None, timeout=60), \
             "the run never forked its workers"
         assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read().decode()[-500:]}"
         workers = _children(proc.pid)
+        time.sleep(0.2)
+        assert len(_children(proc.pid)) == expected
         os.kill(proc.pid, sig)
         proc.wait(timeout=10)
         assert _wait_for(lambda: not _session(proc.pid), timeout=5), f"left behind: {_session(proc.pid)} (workers {workers})"
