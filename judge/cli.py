@@ -16,9 +16,11 @@ from typing import Any, TypeVar
 import click
 
 from judge.errors import JudgeError
+from judge.limits import MAX_BOOTSTRAP_RESAMPLES
 from judge.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
+POSITIVE = click.FloatRange(min=0, min_open=True)
 
 
 def handle_errors(fn: F) -> F:
@@ -109,9 +111,10 @@ def cli() -> None:
 @click.option("--db", help="SQLite store (default $JUDGE_DATA_DIR/judge.db, i.e. .judge/judge.db).")
 @click.option("--api-base", help="Base URL of an OpenAI-compatible server (or $JUDGE_API_BASE).")
 @click.option("--api-key", help="API key (or $JUDGE_API_KEY, or the provider's usual variable).")
-@click.option("--timeout", type=float, help="Seconds per LLM call.")
-@click.option("--concurrency", type=int, default=16, show_default=True, help="LLM calls in flight at most.")
-@click.option("--rpm", type=float, help="LLM requests per minute at most, per judge (or $JUDGE_RPM).")
+@click.option("--timeout", type=POSITIVE, help="Seconds per LLM call.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True,
+              help="LLM calls in flight at most.")
+@click.option("--rpm", type=POSITIVE, help="LLM requests per minute at most, per judge (or $JUDGE_RPM).")
 @click.option("--router-config", type=click.Path(dir_okay=False, exists=True),
               help="litellm Router config (YAML/JSON model_list + router_settings); --backend names a model_name in it.")
 @click.option("--processes", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default="CPU count",
@@ -179,13 +182,15 @@ def score(
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
 @click.option("--out", "html_out", type=click.Path(), help="Also write a self-contained HTML report here.")
 @click.option("--disagreements", type=click.Path(), help="Write every judge/gold disagreement to this CSV.")
-@click.option("--n-boot", type=int, default=1000, show_default=True, help="Bootstrap resamples for the CIs.")
+@click.option("--n-boot", type=click.IntRange(0, MAX_BOOTSTRAP_RESAMPLES), default=1000, show_default=True,
+              help="Bootstrap resamples for the CIs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--db", help="SQLite store (default $JUDGE_DATA_DIR/judge.db).")
 @click.option("--api-base", help="Base URL of an OpenAI-compatible server (or $JUDGE_API_BASE).")
 @click.option("--api-key", help="API key (or $JUDGE_API_KEY, or the provider's usual variable).")
-@click.option("--timeout", type=float, help="Seconds per LLM call.")
-@click.option("--concurrency", type=int, default=16, show_default=True, help="LLM calls in flight at most.")
+@click.option("--timeout", type=POSITIVE, help="Seconds per LLM call.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True,
+              help="LLM calls in flight at most.")
 @handle_errors
 def agreement(
     gold: str, backends: tuple[str, ...], rubrics_: tuple[str, ...], fmt: str, html_out: str | None,
@@ -231,7 +236,7 @@ def agreement(
 @click.option("--backend", default="local", show_default=True, help="`local` or a litellm model string.")
 @click.option("--optimizer", type=click.Choice(["coordinate", "instruct-search", "bootstrap-rs", "mipro", "gepa"]),
               help="local: coordinate (default). LLM: instruct-search (default), bootstrap-rs, mipro, gepa (DSPy).")
-@click.option("--budget", type=int, help="LM calls the optimizer may issue, cached ones included (default: unbounded).")
+@click.option("--budget", type=click.IntRange(min=0), help="LM calls the optimizer may issue, cached ones included (default: unbounded).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split, the search and the bootstrap.")
 @click.option("--train", type=click.Path(), help="Explicit train part (gold JSONL); needs --dev and --test.")
 @click.option("--dev", type=click.Path(), help="Explicit dev part (used to select).")
@@ -239,12 +244,14 @@ def agreement(
 @click.option("--split-by", type=click.Choice(["candidate", "question"]), default="candidate", show_default=True,
               help="Split unit; `question` keeps all candidates of a question in one part.")
 @click.option("--report", "report_html", type=click.Path(), help="Also write an HTML agreement report.")
-@click.option("--n-boot", type=int, default=1000, show_default=True, help="Bootstrap resamples for the CIs.")
+@click.option("--n-boot", type=click.IntRange(0, MAX_BOOTSTRAP_RESAMPLES), default=1000, show_default=True,
+              help="Bootstrap resamples for the CIs.")
 @click.option("--db", help="SQLite store (default $JUDGE_DATA_DIR/judge.db).")
 @click.option("--api-base", help="Base URL of an OpenAI-compatible server (or $JUDGE_API_BASE).")
 @click.option("--api-key", help="API key (or $JUDGE_API_KEY, or the provider's usual variable).")
-@click.option("--timeout", type=float, help="Seconds per LLM call.")
-@click.option("--concurrency", type=int, default=16, show_default=True, help="LLM calls in flight at most.")
+@click.option("--timeout", type=POSITIVE, help="Seconds per LLM call.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True,
+              help="LLM calls in flight at most.")
 @click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
 @handle_errors
 def calibrate(

@@ -49,6 +49,7 @@ import errno
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -78,6 +79,7 @@ KQA_LABELS: dict[str, float] = {"entailment": 1.0, "neutral": 0.0, "contradictio
 KQA_RATERS: tuple[str, ...] = ("physician_0", "physician_1", "physician_2")
 
 Layout = Literal["auto", "long", "wide"]
+_ROW_NUMBER = re.compile(r"[0-9]{1,9}")  # ASCII digits only ("²".isdigit() is True), and short enough for int()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -349,7 +351,7 @@ def convert_kqa(path: str | Path, *, ability: Ability = "suggestion_treatment") 
     for n, (line, cells) in enumerate(rows):
         record = _record(header, cells, str(path), line)
         index = record.get("", "").strip() or str(n)
-        cid = f"kqa-{int(index):03d}-{record['llm_x'].strip()}" if index.isdigit() else f"kqa-{index}"
+        cid = f"kqa-{int(index):03d}-{record['llm_x'].strip()}" if _ROW_NUMBER.fullmatch(index) else f"kqa-{index}"
         if cid in seen:
             raise InputError(f"duplicate row id {cid!r} (first on line {seen[cid]})", path=str(path), line=line)
         seen[cid] = line

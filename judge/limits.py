@@ -29,6 +29,9 @@ for a degenerate answer, which scores 0 rather than stopping the run. A longer l
 is not line-oriented, ``/dev/zero`` - stops reading there instead of filling memory."""
 MAX_JSON_FILE_BYTES = 256 * 1024 * 1024
 """A whole-file JSON document (EVOUNA's ``NQ.json`` is 3.6 MB)."""
+MAX_BOOTSTRAP_RESAMPLES = 100_000
+"""Bootstrap resamples of one agreement figure (``--n-boot``; 1000 by default): enough for any CI,
+and a bound on the time a report can take."""
 
 
 def references_problem(refs: list[str]) -> str | None:

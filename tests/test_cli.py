@@ -234,3 +234,25 @@ def test_rubrics_commands():
     shown = runner.invoke(cli, ["rubrics", "show", "v3", "--render"])
     assert shown.exit_code == 0 and "<candidate_answer>" in shown.output and "erythematous" in shown.output
     assert Path(ROOT / "rubrics" / "clinical" / "v3.yaml").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--concurrency", "0"], "'--concurrency': 0 is not in the range x>=1"),  # a Semaphore(0) waits forever
+        (["--rpm", "-1"], "'--rpm': -1.0 is not in the range x>0"),
+        (["--timeout", "0"], "'--timeout': 0.0 is not in the range x>0"),
+    ],
+)
+def test_options_that_would_stall_a_run_are_refused(tmp_path, args, says):
+    bench, preds = _inputs(tmp_path)
+    result = CliRunner().invoke(cli, ["score", str(bench), str(preds), *args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and says in result.output and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["agreement", "calibrate"])
+def test_bootstrap_resamples_are_bounded(tmp_path, command):
+    gold = _gold(tmp_path)
+    args = [command, str(gold)] if command == "agreement" else [command, "--gold", str(gold)]
+    result = CliRunner().invoke(cli, [*args, "--n-boot", str(10**9)])
+    assert result.exit_code == 2 and "'--n-boot': 1000000000 is not in the range 0<=x<=100000" in result.output

@@ -11,6 +11,7 @@ import codecs
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -279,3 +280,28 @@ def test_the_real_command_never_waits_on_what_is_not_a_file(tmp_path, target):
                               timeout=60, cwd=tmp_path)
         assert done.returncode == 2 and done.stderr.strip().startswith(f"Error: {path}: is a"), done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "data").exists()
+
+
+KQA_HEADER = ",Question,llm_x,answer,claim,label_0,label_1,label_2\n"
+
+
+@pytest.mark.parametrize(
+    ("index", "outcome"),
+    [
+        ("²", "kqa-²"),  # "²".isdigit() is True, int("²") raises
+        ("٣", "kqa-٣"),  # an Arabic-Indic digit: not a row number of ours
+        ("7" * 5000, "id: String should have at most 256 characters"),  # int() refuses over 4300 digits
+        ("12", "kqa-012-gpt4"),
+    ],
+    ids=["superscript", "arabic-indic", "5000-digits", "plain"],
+)
+def test_kqa_row_numbers_int_cannot_read_are_ids_or_one_line_errors(tmp_path, index, outcome):
+    from judge.gold import convert_kqa
+
+    path = tmp_path / "k.csv"
+    path.write_text(KQA_HEADER + f"{index},皮疹怎么办？,gpt4,an answer,a claim,Entailment,Neutral,\n", encoding="utf-8")
+    if outcome.startswith("kqa-"):
+        assert [r.id for r in convert_kqa(path)] == [outcome]
+    else:
+        with pytest.raises(InputError, match=rf"^{re.escape(str(path))}:2: {outcome}"):
+            convert_kqa(path)
