@@ -51,6 +51,7 @@ import math
 import os
 import re
 import tempfile
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -166,9 +167,9 @@ def read_gold_csv(
     except StopIteration:
         raise InputError("the file is empty (expected a header line)", path=str(path)) from None
     header = [h.strip() for h in header]
-    duplicates = sorted({h for h in header if header.count(h) > 1})
+    duplicates = sorted(h for h, n in Counter(header).items() if n > 1)  # linear: a header may have 10^6 cells
     if duplicates:
-        raise InputError(f"duplicate column(s) {', '.join(duplicates)}", path=str(path), line=header_line)
+        raise InputError(f"duplicate column(s) {_some(duplicates)}", path=str(path), line=header_line)
     if layout == "auto":
         layout = "long" if {"rater", "score"} <= set(header) and not rater_columns else "wide"
     if layout == "long":
@@ -179,15 +180,22 @@ def read_gold_csv(
 def _check_header(
     header: list[str], allowed: Iterable[str], required: Iterable[str], path: str, line: int, hint: str = ""
 ) -> None:
-    missing = [c for c in required if c not in header]
+    present = set(header)
+    missing = [c for c in required if c not in present]
     if missing:
-        raise InputError(f"missing column(s) {', '.join(missing)}{hint}", path=path, line=line)
+        raise InputError(f"missing column(s) {_some(missing)}{hint}", path=path, line=line)
     allowed = set(allowed)
     unknown = [c for c in header if c not in allowed]
     if unknown:
         raise InputError(
-            f"unknown column(s) {', '.join(unknown)}; expected {', '.join(sorted(allowed))}{hint}", path=path, line=line
+            f"unknown column(s) {_some(unknown)}; expected {_some(sorted(allowed))}{hint}", path=path, line=line
         )
+
+
+def _some(names: Sequence[str], shown: int = 10) -> str:
+    """The first ``shown`` names, and how many more: a message stays one readable line."""
+    more = f" (and {len(names) - shown} more)" if len(names) > shown else ""
+    return ", ".join(n[:100] for n in names[:shown]) + more
 
 
 def _record(header: list[str], cells: list[str], path: str, line: int) -> dict[str, str]:

@@ -52,7 +52,8 @@ def describe_validation_error(error: ValidationError) -> str:
         if e["type"] == "extra_forbidden":
             msg = "unknown field"
         elif e["type"] == "literal_error":
-            msg = f"{msg}, got {e.get('input')!r}"
+            got = repr(e.get("input"))
+            msg = f"{msg}, got {got if len(got) <= 80 else got[:80] + '...'}"  # an 8 MB value is not a message
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)
 

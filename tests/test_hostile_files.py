@@ -305,3 +305,36 @@ def test_kqa_row_numbers_int_cannot_read_are_ids_or_one_line_errors(tmp_path, in
     else:
         with pytest.raises(InputError, match=rf"^{re.escape(str(path))}:2: {outcome}"):
             convert_kqa(path)
+
+
+def test_messages_stay_short_whatever_the_input_holds(tmp_path):
+    """A huge value or a huge header is named, not echoed: the error stays one readable line."""
+    path = tmp_path / "b.jsonl"
+    path.write_text(json.dumps(item("1", ability="皮" * 1_000_000)) + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as exc:
+        read_benchmark(path)
+    assert "ability: Input should be" in str(exc.value) and len(str(exc.value)) < 1000
+    csv_path = tmp_path / "g.csv"
+    csv_path.write_text(KINDS["gold-csv"][1](EN).replace("rating_a", ",".join(f"x{i}" for i in range(100_000))),
+                        encoding="utf-8")
+    with pytest.raises(InputError, match=r"unknown column\(s\) x0, .*x9 \(and 99990 more\)") as exc:
+        read_gold_csv(csv_path)
+    assert len(str(exc.value)) < 1000
+
+
+@pytest.mark.parametrize("duplicated", [False, True])
+def test_a_wide_header_is_read_in_linear_time(tmp_path, duplicated):
+    """Doubling the header's columns roughly doubles the time (the duplicate check was quadratic:
+    100,000 columns took over a minute)."""
+    def timed(n: int) -> float:
+        names = [f"rating_r{i}" for i in range(n)] + (["rating_r0"] if duplicated else [])
+        path = tmp_path / f"h{n}.csv"
+        path.write_text("id,ability,question_type,question,reference,candidate," + ",".join(names) + "\n",
+                        encoding="utf-8")
+        started = time.perf_counter()
+        with pytest.raises(InputError):
+            read_gold_csv(path)
+        return time.perf_counter() - started
+
+    small, large = min(timed(100_000) for _ in range(3)), min(timed(200_000) for _ in range(3))
+    assert large < 4 * small + 0.05, (small, large)
