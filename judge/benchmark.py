@@ -197,7 +197,7 @@ def check_out_dir(out_dir: str | Path) -> None:
 def _atomic_write(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as fh:  # a lone surrogate: "?", not a crash
             fh.write(text)
         os.replace(tmp, path)
     except BaseException:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sqlite3
 import time
 import uuid
@@ -58,6 +59,17 @@ def store_error(path: str | Path, exc: BaseException) -> StoreError:
         text = exc.strerror
     hint = next((h for key, h in _HINTS if key in text.lower()), None)
     return StoreError(f"store {path}: {text}" + (f" ({hint})" if hint else ""))
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(value: Any) -> Any:
+    """``value`` with every lone UTF-16 surrogate (which UTF-8 cannot encode) replaced by U+FFFD
+    when it is text; anything else unchanged."""
+    if not isinstance(value, str) or value.isascii():
+        return value
+    return _SURROGATE.sub("\ufffd", value)
 
 
 def _translated(method: Callable[P, T]) -> Callable[P, T]:
@@ -284,8 +296,12 @@ class Store:
             f"INSERT OR REPLACE INTO [{table}] ({', '.join(f'[{c}]' for c in columns)}) "
             f"VALUES ({', '.join('?' * len(columns))})"
         )
+        rows = [tuple(r[c] for c in columns) for r in records]
         with self.transaction():
-            self.db.conn.executemany(sql, [tuple(r[c] for c in columns) for r in records])
+            try:
+                self.db.conn.executemany(sql, rows)
+            except UnicodeEncodeError:  # a lone surrogate (e.g. in an LLM's reply) cannot be UTF-8
+                self.db.conn.executemany(sql, [tuple(map(valid_text, row)) for row in rows])
 
     @_translated
     def count_judgments(self) -> int:

@@ -3,6 +3,7 @@ StoreError (never an sqlite3 traceback); a run is complete only when it ended, a
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import sqlite3
@@ -208,3 +209,36 @@ def test_sqlite_errors_never_escape_the_store(store):
         with pytest.raises(StoreError):
             call()
     assert not issubclass(StoreError, sqlite3.Error)
+
+
+# ------------------------------------------------------------------ text UTF-8 cannot hold
+
+
+def test_a_lone_surrogate_from_a_judge_is_stored_as_a_replacement_character(store):
+    """An LLM's reply may decode (from a JSON \\ud800 escape) to text UTF-8 cannot encode."""
+    store.put_judgments([("k", Judgment(score=0.0, rationale="红 \ud800 不是粉红", raw_output="x \udfff 🙂"), {})])
+    got = store.get_judgments(["k"])["k"]
+    assert (got.rationale, got.raw_output) == ("红 \ufffd 不是粉红", "x \ufffd 🙂")
+    v = _verdict("1").model_copy(update={"rationale": "bad \ud83d"})
+    with store.run("score", {}, 1) as run:
+        run.add_verdicts([v])
+    assert store.verdict_rows(run.id)[0]["rationale"] == "bad \ufffd"
+
+
+def test_a_judge_that_replies_with_a_lone_surrogate_does_not_crash_the_run(tmp_path):
+    from click.testing import CliRunner
+
+    from judge.cli import cli
+    from judge.testing.openai_server import FakeOpenAIServer, verdict
+
+    bench = tmp_path / "b.jsonl"
+    bench.write_text(json.dumps(item("1", model="m", prediction="red")) + "\n", encoding="utf-8")
+    with FakeOpenAIServer(lambda req: verdict(0.0, "red \ud800 is not pink")) as server:
+        result = CliRunner().invoke(cli, ["score", str(bench), "--backend", "openai/fake", "--api-base", server.url,
+                                          "--api-key", "sk-fake", "--out", str(tmp_path / "out"),
+                                          "--db", str(tmp_path / "j.db")])
+    assert result.exit_code == 0, result.output
+    (line,) = (tmp_path / "out" / "verdicts.jsonl").read_text(encoding="utf-8").splitlines()
+    assert json.loads(line)["rationale"] == "red ? is not pink"
+    (row,) = Store.open(tmp_path / "j.db").db["judgments"].rows
+    assert row["rationale"] == "red \ufffd is not pink"
