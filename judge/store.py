@@ -40,12 +40,13 @@ MIGRATIONS: list[tuple[str, Migration]] = []
 P = ParamSpec("P")
 T = TypeVar("T")
 
+_ELSEWHERE = "or point --db / JUDGE_DATA_DIR elsewhere"
 _HINTS: tuple[tuple[str, str], ...] = (
-    ("readonly", "the file or its folder is read-only: make both writable, or pass another --db"),
-    ("malformed", "the file is damaged: move it aside and a new one is made, or pass another --db"),
-    ("not a database", "the file is not a SQLite database: pass another --db"),
-    ("unable to open", "the path must be a file in a folder you can write: pass another --db"),
-    ("locked", "another process held the store too long: retry, or pass another --db"),
+    ("readonly", f"the file or its directory is read-only: make both writable, {_ELSEWHERE}"),
+    ("malformed", f"the file is damaged: move it aside and a new one is made, {_ELSEWHERE}"),
+    ("not a database", f"the file is not a SQLite database: move it aside, {_ELSEWHERE}"),
+    ("unable to open", f"the path must be a file in a directory you can write, {_ELSEWHERE}"),
+    ("locked", f"another process held the store for over 30 s: retry, {_ELSEWHERE}"),
     ("disk is full", "free some disk space"),
     ("disk i/o error", "the disk failed to read or write the file"),
 )
@@ -173,7 +174,7 @@ class Store:
             else:
                 parent = Path(path).parent
                 if parent.exists() and not parent.is_dir():
-                    raise StoreError(f"store {path}: {parent} is not a directory (pass another --db)")
+                    raise StoreError(f"store {path}: {parent} is not a directory ({_ELSEWHERE.removeprefix('or ')})")
                 parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
                 _enable_wal(conn)
