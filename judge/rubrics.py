@@ -38,7 +38,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from judge.errors import RubricError
-from judge.io import describe_validation_error
+from judge.io import check_writable, describe_validation_error
 from judge.models import Case
 
 DEFAULT_RUBRIC = "clinical/v3"
@@ -207,6 +207,18 @@ def _drafts_dir(_rubrics_dir: str | None, _data_dir: str | None) -> Path:
     from judge.settings import Settings
 
     return Settings().drafts_dir
+
+
+def drafts_target() -> Path:
+    """The drafts folder, checked to be one drafts may be written to (call it before long work)."""
+    target = drafts_dir()
+    if target.resolve() == rubrics_dir().resolve():
+        raise RubricError(
+            f"the drafts folder {target} is the bundled rubrics folder: drafts never go there; "
+            "set JUDGE_RUBRICS_DIR to another folder"
+        )
+    check_writable(target, option="the drafts folder (JUDGE_RUBRICS_DIR)", directory=True)
+    return target
 
 
 def rubric_roots() -> list[Path]:
@@ -378,7 +390,7 @@ def write_draft(rubric_data: dict[str, Any], root: Path | None = None) -> Path:
     every folder searched, so a draft never shadows a bundled rubric. With ``root`` (a
     self-contained rubric tree, e.g. a test's), only ``root`` counts.
     """
-    target = root or drafts_dir()
+    target = root or drafts_target()
     name = rubric_data["name"]
     for _ in range(100):  # another calibration may take the same version at the same moment
         version = next_version(name, root)

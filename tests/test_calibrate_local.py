@@ -20,6 +20,7 @@ from judge.calibrate.run import calibrate
 from judge.cli import cli
 from judge.models import GoldRating
 from judge.rubrics import load_rubric, rubrics_dir, verify_published
+from judge.store import Store
 
 SITES = ["forearm", "cheek", "back", "knee", "scalp", "chest"]
 PAIRS = [  # reference, candidate, physicians' score
@@ -128,3 +129,23 @@ def test_cli_on_a_gold_file_splits_reports_and_refuses_prompt_optimizers(rubric_
     # drafts never land in the bundled tree (the source checkout or the installed package)
     assert _tree(rubrics_dir()) == bundled and verify_published() == []
     assert sorted(_tree(rubric_root)) == ["clinical/v4.yaml", "clinical/v5.yaml"]
+
+
+def test_a_drafts_folder_that_cannot_take_the_draft_stops_calibration_before_any_work(tmp_path, monkeypatch):
+    from conftest import make_read_only
+
+    gold = write_jsonl(tmp_path / "gold.jsonl", color_rows())
+    db = tmp_path / "data" / "j.db"
+    monkeypatch.setenv("JUDGE_RUBRICS_DIR", str(rubrics_dir()))
+    bundled = CliRunner().invoke(cli, ["calibrate", "--gold", str(gold), "--quiet", "--db", str(db)])
+    assert bundled.exit_code == 2 and "is the bundled rubrics folder: drafts never go there" in bundled.output
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    monkeypatch.setenv("JUDGE_RUBRICS_DIR", str(locked / "drafts"))
+    undo = make_read_only(locked)
+    try:
+        denied = CliRunner().invoke(cli, ["calibrate", "--gold", str(gold), "--quiet", "--db", str(db)])
+    finally:
+        undo()
+    assert denied.exit_code == 2 and "the drafts folder (JUDGE_RUBRICS_DIR): cannot write in" in denied.output
+    assert not db.exists() or [r["command"] for r in Store.open(db).db["runs"].rows] == []

@@ -148,6 +148,14 @@ def test_drafts_go_to_the_drafts_folder_never_into_the_bundled_tree(tmp_path, mo
     assert _tree(rubrics_dir()) == bundled  # publishing a draft writes to the drafts folder's own ledger
 
 
+def test_drafts_never_go_into_the_bundled_folder_even_when_pointed_there(monkeypatch):
+    monkeypatch.setenv("JUDGE_RUBRICS_DIR", str(rubrics_dir()))
+    bundled = _tree(rubrics_dir())
+    with pytest.raises(RubricError, match="is the bundled rubrics folder: drafts never go there"):
+        write_draft({**_base_data(), "derived_from": "v3", "description": "a draft"})
+    assert _tree(rubrics_dir()) == bundled and rubric_roots() == [rubrics_dir()]
+
+
 def test_a_bundled_rubric_is_never_shadowed_by_a_draft_folder(tmp_path, monkeypatch):
     drafts = tmp_path / "drafts"
     (drafts / "clinical").mkdir(parents=True)

@@ -34,7 +34,7 @@ from judge.calibrate.split import GoldSplit, SplitBy, split_from_parts, split_go
 from judge.errors import InputError
 from judge.io import file_sha256, read_gold
 from judge.models import GoldRating
-from judge.rubrics import Rubric, load_rubric, read_yaml, require_kind, write_draft
+from judge.rubrics import Rubric, drafts_target, load_rubric, read_yaml, require_kind, write_draft
 from judge.settings import Settings
 from judge.store import Store
 
@@ -190,6 +190,7 @@ def calibrate(
     say = log or (lambda _m: None)
     options = dict(backend_options or {})
     base = require_kind(load_rubric(rubric), "critic")
+    drafts_target()  # where the draft will go must take it: find out now, not after the search
     if budget is not None and budget < 0:
         raise InputError("--budget must be >= 0")
     rows, split, source = _load_parts(
