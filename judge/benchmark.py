@@ -20,12 +20,12 @@ from typing import Any
 
 from judge.backends import Backend, get_backend
 from judge.errors import InputError
-from judge.io import file_sha256, read_benchmark, read_predictions
+from judge.io import check_writable, file_sha256, read_benchmark, read_predictions
 from judge.jury import JuryAgreement, aggregate, agreement, jury_spec
 from judge.models import BenchmarkItem, Prediction, Verdict
 from judge.rubrics import Rubric, load_rubric
-from judge.scoring import ProgressFn, Scorer, missing_verdicts, tasks_for
-from judge.store import Store
+from judge.scoring import ProgressFn, Scorer, Task, missing_verdicts, tasks_for
+from judge.store import Run, Store
 from judge.tables import ScoreTable, build_table, render_csv, render_json, render_markdown
 from judge.usage import RunUsage, summarize_usage
 
@@ -116,7 +116,19 @@ def score_items(
         "benchmark": str(benchmark), "predictions": [str(p) for p in predictions], "split": split,
         "rubric": rubric_obj.id, "backend": spec, "judges": specs,
     }
-    run_id = store.start_run("score", args, len(tasks) + len(missing))
+    with store.run("score", args, len(tasks) + len(missing)) as run:
+        return _score_run(run, items, objs, specs, spec, rubric_obj, tasks, missing, benchmark, predictions,
+                          split, concurrency, workers, progress)
+
+
+def _score_run(
+    run: Run, items: Sequence[BenchmarkItem], objs: list[Backend], specs: list[str], spec: str, rubric_obj: Rubric,
+    tasks: list[Task], missing: list[tuple[str, str]], benchmark: str | Path | None,
+    predictions: Sequence[str | Path], split: str | None, concurrency: int, workers: int,
+    progress: ProgressFn | None,
+) -> RunResult:
+    """The body of a scoring run (inside :meth:`Store.run`: any error marks it failed)."""
+    store, run_id = run.store, run.id
     shared: list[tuple[int, int, int]] = [(0, 0, 0)] * len(objs)
     scorers = [
         Scorer(b, rubric_obj, store, concurrency=concurrency, workers=workers, progress=_part(progress, shared, i))
@@ -126,11 +138,7 @@ def score_items(
     async def score_all() -> list[list[Verdict]]:
         return list(await asyncio.gather(*(s.ascore(tasks) for s in scorers)))
 
-    try:
-        results = asyncio.run(score_all())
-    except BaseException:
-        store.finish_run(run_id, "failed")
-        raise
+    results = asyncio.run(score_all())
     by_item = {i.id: i for i in items}
     judges = {s: vs + missing_verdicts(missing, by_item, s) for s, vs in zip(specs, results, strict=True)}
     stats: dict[str, int] = {}
@@ -152,14 +160,14 @@ def score_items(
         provenance["judges"] = specs
         stats["unscored"] = sum(v.score is None for v in verdicts)  # of the jury's verdicts, not summed over judges
         for vs in judges.values():
-            store.add_verdicts(run_id, vs)
+            run.add_verdicts(vs)
     table = build_table(verdicts, provenance)
-    store.add_verdicts(run_id, verdicts)
+    run.add_verdicts(verdicts)
     usage = summarize_usage(v for vs in (judges.values() if judges else [verdicts]) for v in vs)
     summary: dict[str, Any] = {"stats": stats, "n_verdicts": len(verdicts), "usage": usage.model_dump()}
     if jury is not None:
         summary["jury"] = jury.as_dict()
-    store.finish_run(run_id, "complete", summary)
+    run.summary = summary
     return RunResult(run_id, verdicts, table, missing, stats, provenance, judges, jury, usage)
 
 
@@ -181,16 +189,32 @@ def _file_info(path: str | Path | None) -> dict[str, str | None]:
     return {"path": str(path), "sha256": file_sha256(path) if Path(path).is_file() else None}
 
 
+def check_out_dir(out_dir: str | Path) -> None:
+    """Fail now, before any scoring, unless ``out_dir`` is (or can be made) a directory we can write in."""
+    check_writable(out_dir, option="--out", directory=True)
+
+
 def _atomic_write(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as fh:  # a lone surrogate: "?", not a crash
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def write_outputs(result: RunResult, out_dir: str | Path) -> list[Path]:
     """Write scores.md, scores.csv, scores.json and verdicts.jsonl (each atomically)."""
     out = Path(out_dir)
+    try:
+        return _write_outputs(result, out)
+    except OSError as exc:
+        raise InputError(f"cannot write the outputs: {exc.strerror or exc}", path=str(out)) from None
+
+
+def _write_outputs(result: RunResult, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     verdict_lines = "".join(json.dumps(v.model_dump(), ensure_ascii=False) + "\n" for v in result.verdicts)
     files = {

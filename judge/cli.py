@@ -16,13 +16,15 @@ from typing import Any, TypeVar
 import click
 
 from judge.errors import JudgeError
+from judge.limits import MAX_BOOTSTRAP_RESAMPLES
 from judge.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
+POSITIVE = click.FloatRange(min=0, min_open=True)
 
 
 def handle_errors(fn: F) -> F:
-    """Turn library errors into ``Error: message`` and exit code 2."""
+    """Turn library errors (and OS errors on files) into ``Error: message`` and exit code 2."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -30,6 +32,10 @@ def handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except JudgeError as exc:
             click.echo(f"Error: {exc}", err=True)
+            sys.exit(2)
+        except OSError as exc:  # a file the library does not check itself (a disk that filled up, ...)
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"Error: {where}{exc.strerror or exc}", err=True)
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
@@ -93,21 +99,22 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("benchmark", type=click.Path(dir_okay=False))
-@click.argument("predictions", nargs=-1, type=click.Path(dir_okay=False))
+@click.argument("benchmark", type=click.Path())
+@click.argument("predictions", nargs=-1, type=click.Path())
 @click.option("--backend", "backends", multiple=True, default=["local"], show_default=True,
               help="`local` (embedded judge) or a litellm model string, e.g. openai/gpt-4o. "
                    "Repeat for a jury (median of 3+, see docs/decisions/juries.md).")
 @click.option("--rubric", default="clinical/v3", show_default=True, help="Rubric id (v3, clinical/v2) or YAML path.")
 @click.option("--split", type=click.Choice(["val", "test"]), help="Score only this split.")
-@click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False),
+@click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(),
               help="Where scores.md/.csv/.json and verdicts.jsonl are written.")
 @click.option("--db", help="SQLite store (default $JUDGE_DATA_DIR/judge.db, i.e. .judge/judge.db).")
 @click.option("--api-base", help="Base URL of an OpenAI-compatible server (or $JUDGE_API_BASE).")
 @click.option("--api-key", help="API key (or $JUDGE_API_KEY, or the provider's usual variable).")
-@click.option("--timeout", type=float, help="Seconds per LLM call.")
-@click.option("--concurrency", type=int, default=16, show_default=True, help="LLM calls in flight at most.")
-@click.option("--rpm", type=float, help="LLM requests per minute at most, per judge (or $JUDGE_RPM).")
+@click.option("--timeout", type=POSITIVE, help="Seconds per LLM call.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True,
+              help="LLM calls in flight at most.")
+@click.option("--rpm", type=POSITIVE, help="LLM requests per minute at most, per judge (or $JUDGE_RPM).")
 @click.option("--router-config", type=click.Path(dir_okay=False, exists=True),
               help="litellm Router config (YAML/JSON model_list + router_settings); --backend names a model_name in it.")
 @click.option("--processes", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default="CPU count",
@@ -125,11 +132,12 @@ def score(
     (several files, several models: shown side by side). A benchmark whose lines carry
     `prediction` and `model` can be scored alone.
     """
-    from judge.benchmark import load_inputs, score_items, write_outputs
+    from judge.benchmark import check_out_dir, load_inputs, score_items, write_outputs
     from judge.tables import render_text
 
+    items, preds = load_inputs(benchmark, predictions, split)  # bad input: stop before anything is written
+    check_out_dir(out_dir)  # an unwritable --out: stop before scoring, not after
     store = open_store(db)
-    items, preds = load_inputs(benchmark, predictions, split)
     n = (len(preds) + sum(i.prediction is not None for i in items)) * len(backends)
     llm = any(b != "local" for b in backends)
     bar, update = make_progress(n, quiet, "scoring", min_total=1 if llm else 200)
@@ -173,19 +181,21 @@ def score(
 
 
 @cli.command()
-@click.argument("gold", type=click.Path(dir_okay=False))
+@click.argument("gold", type=click.Path())
 @click.option("--backend", "backends", multiple=True, help="Judge backend(s); repeat to compare. Default: local.")
 @click.option("--rubric", "rubrics_", multiple=True, help="Rubric(s); repeat to compare. Default: clinical/v3.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
-@click.option("--out", "html_out", type=click.Path(dir_okay=False), help="Also write a self-contained HTML report here.")
-@click.option("--disagreements", type=click.Path(dir_okay=False), help="Write every judge/gold disagreement to this CSV.")
-@click.option("--n-boot", type=int, default=1000, show_default=True, help="Bootstrap resamples for the CIs.")
+@click.option("--out", "html_out", type=click.Path(), help="Also write a self-contained HTML report here.")
+@click.option("--disagreements", type=click.Path(), help="Write every judge/gold disagreement to this CSV.")
+@click.option("--n-boot", type=click.IntRange(0, MAX_BOOTSTRAP_RESAMPLES), default=1000, show_default=True,
+              help="Bootstrap resamples for the CIs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--db", help="SQLite store (default $JUDGE_DATA_DIR/judge.db).")
 @click.option("--api-base", help="Base URL of an OpenAI-compatible server (or $JUDGE_API_BASE).")
 @click.option("--api-key", help="API key (or $JUDGE_API_KEY, or the provider's usual variable).")
-@click.option("--timeout", type=float, help="Seconds per LLM call.")
-@click.option("--concurrency", type=int, default=16, show_default=True, help="LLM calls in flight at most.")
+@click.option("--timeout", type=POSITIVE, help="Seconds per LLM call.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True,
+              help="LLM calls in flight at most.")
 @handle_errors
 def agreement(
     gold: str, backends: tuple[str, ...], rubrics_: tuple[str, ...], fmt: str, html_out: str | None,
@@ -200,8 +210,12 @@ def agreement(
     paired bootstrap difference in alpha against the first.
     """
     from judge.evaluate import run_agreement
+    from judge.io import check_writable
     from judge.report import render_html, render_json, render_markdown, render_text, write_disagreements
 
+    for option, path in (("--out", html_out), ("--disagreements", disagreements)):
+        if path:
+            check_writable(path, option=option, directory=False)  # before any judging, not after
     judges = [(b, r) for b in (backends or ("local",)) for r in (rubrics_ or ("clinical/v3",))]
     report, gold_rows, judged = run_agreement(
         gold, judges, store=open_store(db), backend_options=backend_options(api_base, api_key, timeout),
@@ -276,24 +290,26 @@ def robustness(
 
 @cli.command()
 @click.option("--rubric", default="clinical/v3", show_default=True, help="Rubric to start from (id or YAML path).")
-@click.option("--gold", type=click.Path(dir_okay=False), help="Gold JSONL to split into train / dev / held-out.")
+@click.option("--gold", type=click.Path(), help="Gold JSONL to split into train / dev / held-out.")
 @click.option("--backend", default="local", show_default=True, help="`local` or a litellm model string.")
 @click.option("--optimizer", type=click.Choice(["coordinate", "instruct-search", "bootstrap-rs", "mipro", "gepa"]),
               help="local: coordinate (default). LLM: instruct-search (default), bootstrap-rs, mipro, gepa (DSPy).")
-@click.option("--budget", type=int, help="LM calls the optimizer may issue, cached ones included (default: unbounded).")
+@click.option("--budget", type=click.IntRange(min=0), help="LM calls the optimizer may issue, cached ones included (default: unbounded).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split, the search and the bootstrap.")
-@click.option("--train", type=click.Path(dir_okay=False), help="Explicit train part (gold JSONL); needs --dev and --test.")
-@click.option("--dev", type=click.Path(dir_okay=False), help="Explicit dev part (used to select).")
-@click.option("--test", type=click.Path(dir_okay=False), help="Explicit held-out part (only for the final figure).")
+@click.option("--train", type=click.Path(), help="Explicit train part (gold JSONL); needs --dev and --test.")
+@click.option("--dev", type=click.Path(), help="Explicit dev part (used to select).")
+@click.option("--test", type=click.Path(), help="Explicit held-out part (only for the final figure).")
 @click.option("--split-by", type=click.Choice(["candidate", "question"]), default="candidate", show_default=True,
               help="Split unit; `question` keeps all candidates of a question in one part.")
-@click.option("--report", "report_html", type=click.Path(dir_okay=False), help="Also write an HTML agreement report.")
-@click.option("--n-boot", type=int, default=1000, show_default=True, help="Bootstrap resamples for the CIs.")
+@click.option("--report", "report_html", type=click.Path(), help="Also write an HTML agreement report.")
+@click.option("--n-boot", type=click.IntRange(0, MAX_BOOTSTRAP_RESAMPLES), default=1000, show_default=True,
+              help="Bootstrap resamples for the CIs.")
 @click.option("--db", help="SQLite store (default $JUDGE_DATA_DIR/judge.db).")
 @click.option("--api-base", help="Base URL of an OpenAI-compatible server (or $JUDGE_API_BASE).")
 @click.option("--api-key", help="API key (or $JUDGE_API_KEY, or the provider's usual variable).")
-@click.option("--timeout", type=float, help="Seconds per LLM call.")
-@click.option("--concurrency", type=int, default=16, show_default=True, help="LLM calls in flight at most.")
+@click.option("--timeout", type=POSITIVE, help="Seconds per LLM call.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True,
+              help="LLM calls in flight at most.")
 @click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
 @handle_errors
 def calibrate(
@@ -309,7 +325,10 @@ def calibrate(
     free version with status draft; publish it with `judge rubrics publish` after review.
     """
     from judge.calibrate.run import calibrate as run_calibration
+    from judge.io import check_writable
 
+    if report_html:
+        check_writable(report_html, option="--report", directory=False)  # before any judging, not after
     result = run_calibration(
         rubric, store=open_store(db), gold=gold, train=train, dev=dev, test=test, backend=backend,
         backend_options=backend_options(api_base, api_key, timeout), optimizer=optimizer, budget=budget, seed=seed,
@@ -324,7 +343,8 @@ def calibrate(
         click.echo(f"LM calls: optimizer {opt.get('issued', 0)} issued ({opt.get('sent', 0)} sent, "
                    f"{opt.get('issued', 0) - opt.get('sent', 0)} from cache), measurement {calls['measurement']} sent")
     click.echo(f"improved on held-out: {'yes' if result.improved else 'NO'}")
-    click.echo(f"wrote {result.path} ({result.rubric}, status draft); review, then: judge rubrics publish {result.rubric}")
+    then = ("review, then: " if result.improved else "it did not improve, so publishing it needs --force: ")
+    click.echo(f"wrote {result.path} ({result.rubric}, status draft); {then}judge rubrics publish {result.rubric}")
     if report_html:
         click.echo(f"wrote {report_html}")
 
@@ -351,7 +371,7 @@ def serve(host: str | None, port: int | None, rubric: str | None, backend: str |
     """
     import os
 
-    from judge.rubrics import load_rubric
+    from judge.rubrics import load_rubric, require_kind
     from judge.settings import get_settings
 
     for name, value in (("HOST", host), ("PORT", port), ("RUBRIC", rubric), ("BACKEND", backend)):
@@ -359,7 +379,7 @@ def serve(host: str | None, port: int | None, rubric: str | None, backend: str |
             os.environ[f"JUDGE_{name}"] = str(value)  # worker processes read the same settings
     get_settings.cache_clear()
     settings = get_settings()
-    load_rubric(settings.rubric)  # fail here, in one line, rather than in a worker's traceback
+    require_kind(load_rubric(settings.rubric), "critic")  # fail here, in one line, not in every request
     from service.app import serve as run_server
 
     run_server(host=settings.host, port=settings.port, workers=workers, log_level=log_level, access_log=access_log)
@@ -374,8 +394,8 @@ def gold() -> None:
 
 
 @gold.command("import-csv")
-@click.argument("csv_path", type=click.Path(dir_okay=False))
-@click.argument("out", type=click.Path(dir_okay=False))
+@click.argument("csv_path", type=click.Path())
+@click.argument("out", type=click.Path())
 @click.option("--layout", type=click.Choice(["auto", "long", "wide"]), default="auto", show_default=True,
               help="long: one row per rating (id, rater, score); wide: one column per rater.")
 @click.option("--rater-column", "rater_columns", multiple=True, help="Wide layout: a rater column (repeat).")
@@ -389,8 +409,8 @@ def gold_import_csv(csv_path: str, out: str, layout: str, rater_columns: tuple[s
 
 
 @gold.command("convert-evouna")
-@click.argument("json_path", type=click.Path(dir_okay=False))
-@click.argument("out", type=click.Path(dir_okay=False))
+@click.argument("json_path", type=click.Path())
+@click.argument("out", type=click.Path())
 @handle_errors
 def gold_convert_evouna(json_path: str, out: str) -> None:
     """Convert an EVOUNA file (NQ.json / TQ.json, human-judged QA answers) into a gold set."""
@@ -400,8 +420,8 @@ def gold_convert_evouna(json_path: str, out: str) -> None:
 
 
 @gold.command("convert-kqa")
-@click.argument("csv_path", type=click.Path(dir_okay=False))
-@click.argument("out", type=click.Path(dir_okay=False))
+@click.argument("csv_path", type=click.Path())
+@click.argument("out", type=click.Path())
 @handle_errors
 def gold_convert_kqa(csv_path: str, out: str) -> None:
     """Convert K-QA's physician NLI annotations (NLI_medical_annotator.csv) into a gold set."""
@@ -464,13 +484,20 @@ def rubrics_verify() -> None:
 
 @rubrics.command("publish")
 @click.argument("rubric")
+@click.option("--force", is_flag=True, help="Publish even a draft whose provenance says it did not improve on held-out gold.")
 @handle_errors
-def rubrics_publish(rubric: str) -> None:
-    """Publish a reviewed draft rubric (it becomes immutable)."""
-    from judge.rubrics import publish
+def rubrics_publish(rubric: str, force: bool) -> None:
+    """Publish a reviewed draft rubric (it becomes immutable).
 
-    r = publish(rubric)
-    click.echo(f"published {r.id} sha256 {r.sha256}")
+    A calibrated draft that did not beat its base on held-out gold (provenance `improved: false`)
+    is refused, with its held-out alpha before and after, unless --force is given.
+    """
+    from judge.rubrics import held_out_change, publish
+
+    r = publish(rubric, force=force)
+    if r.provenance.get("improved") is False:
+        click.echo(f"warning: published with --force although it did not improve: {held_out_change(r)}", err=True)
+    click.echo(f"published {r.id} sha256 {r.sha256} in {Path(r.path).parent.parent}")
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from judge.agreement import AgreementReport, JudgedScore, build_report
 from judge.backends import Backend, get_backend
 from judge.io import file_sha256, read_gold
 from judge.models import GoldRating, Verdict
-from judge.rubrics import Rubric, load_rubric
+from judge.rubrics import Rubric, load_rubric, require_kind
 from judge.scoring import ProgressFn, Scorer, gold_tasks
 from judge.store import Store
 
@@ -57,26 +57,27 @@ def run_agreement(
     Returns the report, the gold rows, and each judge's scores by label (for disagreements).
     """
     gold = read_gold(gold_path)
+    built = [
+        (get_backend(b, **(backend_options or {})) if isinstance(b, str) else b,
+         load_rubric(r) if isinstance(r, str) else r)
+        for b, r in judges
+    ]
+    for _, rubric in built:  # every judge's rubric fits the task before the first call
+        require_kind(rubric, "critic")
     judged: dict[str, list[JudgedScore]] = {}
     provenance: dict[str, dict[str, Any]] = {}
-    run_id = store.start_run("agreement", {"gold": str(gold_path), "judges": [
-        (b if isinstance(b, str) else b.spec, r if isinstance(r, str) else r.id) for b, r in judges]}, len(gold))
-    try:
-        for backend_spec, rubric_spec in judges:
-            backend = get_backend(backend_spec, **(backend_options or {})) if isinstance(backend_spec, str) else backend_spec
-            rubric = load_rubric(rubric_spec) if isinstance(rubric_spec, str) else rubric_spec
+    args = {"gold": str(gold_path), "judges": [(b.spec, r.id) for b, r in built]}
+    with store.run("agreement", args, len(gold)) as run:
+        for backend, rubric in built:
             verdicts = judge_gold(gold, backend, rubric, store, concurrency=concurrency, progress=progress)
-            store.add_verdicts(run_id, verdicts)
+            run.add_verdicts(verdicts)
             label = judge_label(backend.spec, rubric.id)
             judged[label] = [JudgedScore.from_verdict(v) for v in verdicts]
             provenance[label] = {"backend": backend.spec, "params": backend.params, "rubric": rubric.id,
                                  "rubric_sha256": rubric.sha256}
-    except BaseException:
-        store.finish_run(run_id, "failed")
-        raise
-    report = build_report(
-        gold, judged, gold_path=str(gold_path), gold_sha256=file_sha256(gold_path),
-        provenance=provenance, n_boot=n_boot, seed=seed,
-    )
-    store.finish_run(run_id, "complete", {"alpha_ordinal": report.alpha_ordinal, "n": report.n})
+        report = build_report(
+            gold, judged, gold_path=str(gold_path), gold_sha256=file_sha256(gold_path),
+            provenance=provenance, n_boot=n_boot, seed=seed,
+        )
+        run.summary = {"alpha_ordinal": report.alpha_ordinal, "n": report.n}
     return report, gold, judged

@@ -45,10 +45,13 @@ Usage::
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import math
 import os
+import re
 import tempfile
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -56,7 +59,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from judge.errors import InputError
-from judge.io import describe_validation_error
+from judge.io import describe_validation_error, read_json_document, text_lines
 from judge.models import Ability, GoldRating
 
 CANDIDATE_FIELDS: tuple[str, ...] = (
@@ -77,26 +80,27 @@ KQA_LABELS: dict[str, float] = {"entailment": 1.0, "neutral": 0.0, "contradictio
 KQA_RATERS: tuple[str, ...] = ("physician_0", "physician_1", "physician_2")
 
 Layout = Literal["auto", "long", "wide"]
+_ROW_NUMBER = re.compile(r"[0-9]{1,9}")  # ASCII digits only ("²".isdigit() is True), and short enough for int()
 
 
 # --------------------------------------------------------------------------- helpers
 
 
 def _csv_rows(path: str | Path) -> Iterator[tuple[int, list[str]]]:
-    """Yield ``(line where the record starts, cells)`` for every non-blank record, header first."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError("file not found", path=str(path))
-    with p.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh)
-        start = 1
-        try:
-            for cells in reader:
-                if any(c.strip() for c in cells):
-                    yield start, cells
-                start = reader.line_num + 1
-        except csv.Error as exc:
-            raise InputError(f"malformed CSV ({exc})", path=str(path), line=reader.line_num) from None
+    """Yield ``(line where the record starts, cells)`` for every non-blank record, header first.
+
+    The text comes from :func:`judge.io.text_lines`: bytes that are not UTF-8 text, a line over
+    the limit, a directory or a FIFO stop with the file and line, like a JSONL file.
+    """
+    reader = csv.reader(text for _, text in text_lines(path))
+    start = 1
+    try:
+        for cells in reader:
+            if any(c.strip() for c in cells):
+                yield start, cells
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise InputError(f"malformed CSV ({exc})", path=str(path), line=reader.line_num) from None
 
 
 def _gold_row(fields: dict[str, Any], ratings: dict[str, float | None], path: str, line: int) -> GoldRating:
@@ -163,9 +167,9 @@ def read_gold_csv(
     except StopIteration:
         raise InputError("the file is empty (expected a header line)", path=str(path)) from None
     header = [h.strip() for h in header]
-    duplicates = sorted({h for h in header if header.count(h) > 1})
+    duplicates = sorted(h for h, n in Counter(header).items() if n > 1)  # linear: a header may have 10^6 cells
     if duplicates:
-        raise InputError(f"duplicate column(s) {', '.join(duplicates)}", path=str(path), line=header_line)
+        raise InputError(f"duplicate column(s) {_some(duplicates)}", path=str(path), line=header_line)
     if layout == "auto":
         layout = "long" if {"rater", "score"} <= set(header) and not rater_columns else "wide"
     if layout == "long":
@@ -176,15 +180,22 @@ def read_gold_csv(
 def _check_header(
     header: list[str], allowed: Iterable[str], required: Iterable[str], path: str, line: int, hint: str = ""
 ) -> None:
-    missing = [c for c in required if c not in header]
+    present = set(header)
+    missing = [c for c in required if c not in present]
     if missing:
-        raise InputError(f"missing column(s) {', '.join(missing)}{hint}", path=path, line=line)
+        raise InputError(f"missing column(s) {_some(missing)}{hint}", path=path, line=line)
     allowed = set(allowed)
     unknown = [c for c in header if c not in allowed]
     if unknown:
         raise InputError(
-            f"unknown column(s) {', '.join(unknown)}; expected {', '.join(sorted(allowed))}{hint}", path=path, line=line
+            f"unknown column(s) {_some(unknown)}; expected {_some(sorted(allowed))}{hint}", path=path, line=line
         )
+
+
+def _some(names: Sequence[str], shown: int = 10) -> str:
+    """The first ``shown`` names, and how many more: a message stays one readable line."""
+    more = f" (and {len(names) - shown} more)" if len(names) > shown else ""
+    return ", ".join(n[:100] for n in names[:shown]) + more
 
 
 def _record(header: list[str], cells: list[str], path: str, line: int) -> dict[str, str]:
@@ -295,12 +306,7 @@ def _evouna_verdict(value: Any, where: str, path: str) -> float | None:
 def convert_evouna(path: str | Path, *, ability: Ability = "lesion_reasoning") -> list[GoldRating]:
     """EVOUNA ``NQ.json`` / ``TQ.json`` -> gold rows (one per judged (question, system) pair)."""
     p = Path(path)
-    if not p.is_file():
-        raise InputError("file not found", path=str(path))
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"invalid JSON ({exc.msg} at line {exc.lineno})", path=str(path), line=exc.lineno) from None
+    data = read_json_document(p)
     if not isinstance(data, list):
         raise InputError("expected a JSON array of questions", path=str(path))
     stem = p.stem
@@ -353,7 +359,7 @@ def convert_kqa(path: str | Path, *, ability: Ability = "suggestion_treatment") 
     for n, (line, cells) in enumerate(rows):
         record = _record(header, cells, str(path), line)
         index = record.get("", "").strip() or str(n)
-        cid = f"kqa-{int(index):03d}-{record['llm_x'].strip()}" if index.isdigit() else f"kqa-{index}"
+        cid = f"kqa-{int(index):03d}-{record['llm_x'].strip()}" if _ROW_NUMBER.fullmatch(index) else f"kqa-{index}"
         if cid in seen:
             raise InputError(f"duplicate row id {cid!r} (first on line {seen[cid]})", path=str(path), line=line)
         seen[cid] = line
@@ -391,6 +397,15 @@ def write_gold_jsonl(rows: Iterable[GoldRating], path: str | Path) -> int:
     Returns the number of rows written. The file reads back with :func:`judge.io.read_gold`.
     """
     target = Path(path)
+    try:
+        return _write_jsonl(rows, target)
+    except OSError as exc:
+        raise InputError(f"cannot write it: {exc.strerror or exc}", path=str(path)) from None
+
+
+def _write_jsonl(rows: Iterable[GoldRating], target: Path) -> int:
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory, not a file")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     n = 0

@@ -1,20 +1,34 @@
-"""Reading the project's JSONL files, with errors that name file and line.
+"""Reading the project's input files, with errors that name file and line.
 
 Every reader validates the whole file before returning, so a malformed line stops the
 run before any scoring starts: nothing half-read is ever passed off as complete.
+
+Input files are regular files of UTF-8 text (a UTF-8 BOM is fine, CRLF too). Whatever else
+arrives - a directory, a FIFO, a device, binary data, UTF-16 or Latin-1 text, NUL bytes, a line
+over :data:`~judge.limits.MAX_LINE_BYTES`, JSON nested past the parser's depth, a lone UTF-16
+surrogate escaped in a JSON string - is an :class:`~judge.errors.InputError` naming the file
+(and the line), found in one bounded pass: a reader never blocks on a FIFO with no writer and
+never reads ``/dev/zero`` forever.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
+import os
+import re
+import stat
+import tempfile
 from collections.abc import Iterator
+from itertools import count
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from judge.errors import InputError
+from judge.limits import MAX_JSON_FILE_BYTES, MAX_LINE_BYTES
 from judge.models import BenchmarkItem, GoldRating, Prediction
 
 M = TypeVar("M", bound=BaseModel)
@@ -38,27 +52,202 @@ def describe_validation_error(error: ValidationError) -> str:
         if e["type"] == "extra_forbidden":
             msg = "unknown field"
         elif e["type"] == "literal_error":
-            msg = f"{msg}, got {e.get('input')!r}"
+            got = repr(e.get("input"))
+            msg = f"{msg}, got {got if len(got) <= 80 else got[:80] + '...'}"  # an 8 MB value is not a message
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)
 
 
-def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
-    """Yield ``(line_number, object)`` for each non-blank line; bad JSON raises InputError."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError("file not found", path=str(path))
-    with p.open(encoding="utf-8-sig") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+_UNICODE_BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
+    (codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def open_input(path: str | Path) -> IO[bytes]:
+    """Open a regular file for reading in binary mode; anything else is an InputError.
+
+    The file is opened non-blocking and checked on the open descriptor, so a FIFO is refused
+    without waiting for a writer, and a path swapped after a check is still caught.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise InputError("file not found", path=str(path)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read it: {exc.strerror or exc}", path=str(path)) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        raise InputError(f"is {kind}, not a file: give the path of a UTF-8 text file", path=str(path))
+    return os.fdopen(fd, "rb")
+
+
+def _decode(raw: bytes, path: str, first_line: int = 1) -> str:
+    """``raw`` (one line, or a whole file from ``first_line``) as UTF-8 text, or an InputError
+    that names the line and says what the bytes look like."""
+    if first_line == 1:
+        for bom, name in _UNICODE_BOMS:
+            if raw.startswith(bom):
+                raise InputError(f"the file is {name} text (byte-order mark): save it as UTF-8", path=path, line=1)
+    nul = raw.find(b"\x00")
+    try:
+        text = raw.decode("utf-8-sig" if first_line == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        if not 0 <= nul < exc.start:
+            what = f"not UTF-8 text (byte 0x{raw[exc.start]:02x})"
+            hint = "a binary file, or text in another encoding such as Latin-1?"
+            raise _byte_error(raw, exc.start, first_line, path, what, hint) from None
+    if nul >= 0:
+        raise _byte_error(raw, nul, first_line, path, "NUL byte", "a binary file, or UTF-16/UTF-32 text?")
+    return text
+
+
+def _byte_error(raw: bytes, pos: int, first_line: int, path: str, what: str, hint: str) -> InputError:
+    line = first_line + raw.count(b"\n", 0, pos)
+    column = pos - raw.rfind(b"\n", 0, pos)
+    return InputError(f"{what} at byte {column} of the line: {hint} Save it as UTF-8", path=path, line=line)
+
+
+def text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, text)`` of a UTF-8 text file, line endings kept (as ``newline=""``).
+
+    Reads in one pass with at most :data:`~judge.limits.MAX_LINE_BYTES` + 1 bytes in hand, so a
+    huge or endless line costs bounded memory and time; every problem is an InputError.
+    """
+    with open_input(path) as fh:
+        for lineno in count(1):
             try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"invalid JSON ({exc.msg} at column {exc.colno})", path=str(path), line=lineno) from None
-            if not isinstance(obj, dict):
-                raise InputError(f"expected a JSON object, got {type(obj).__name__}", path=str(path), line=lineno)
-            yield lineno, obj
+                raw = fh.readline(MAX_LINE_BYTES + 1)
+            except OSError as exc:
+                raise InputError(f"cannot read it: {exc.strerror or exc}", path=str(path), line=lineno) from None
+            if not raw:
+                return
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                raise InputError(
+                    f"line longer than {MAX_LINE_BYTES:,} bytes (the limit of one record): "
+                    "not a line-oriented text file?",
+                    path=str(path), line=lineno,
+                )
+            yield lineno, _decode(raw, str(path), lineno)
+
+
+def surrogate_problem(value: Any) -> str | None:
+    """Where parsed JSON holds a lone UTF-16 surrogate (``"\\ud800"``), which is not a character.
+
+    Python's JSON parser accepts such escapes and returns text that cannot be encoded (as UTF-8,
+    into a cache key, a database, a prompt); the caller refuses it instead. Iterative: any depth.
+    """
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        where, v = stack.pop()
+        if isinstance(v, dict):
+            for k, x in v.items():
+                if isinstance(k, str) and _has_surrogate(k):
+                    return f"a key of {where or 'the record'} holds a lone surrogate {_first_surrogate(k)}"
+                stack.append((f"{where}.{k}" if where else str(k), x))
+        elif isinstance(v, list):
+            stack.extend((f"{where}[{i}]", x) for i, x in enumerate(v))
+        elif isinstance(v, str) and _has_surrogate(v):
+            return f"{where or 'the value'}: holds a lone surrogate {_first_surrogate(v)}"
+    return None
+
+
+def _has_surrogate(text: str) -> bool:
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _first_surrogate(text: str) -> str:
+    char = next(c for c in text if "\ud800" <= c <= "\udfff")
+    return f"(\\u{ord(char):04x}), which is not a character: the text is not valid Unicode"
+
+
+def parse_json(text: str, path: str, line: int | None = None) -> Any:
+    """``json.loads(text)`` where every way it can fail is an InputError naming file and line."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = line if line is not None else exc.lineno
+        raise InputError(f"invalid JSON ({exc.msg} at column {exc.colno})", path=path, line=where) from None
+    except RecursionError:
+        raise InputError("invalid JSON (nested too deeply)", path=path, line=line) from None
+    except ValueError as exc:  # an integer over Python's 4300-digit conversion limit
+        raise InputError(f"invalid JSON ({str(exc).split(';')[0]})", path=path, line=line) from None
+    if _SURROGATE_ESCAPE.search(text):
+        problem = surrogate_problem(value)
+        if problem:
+            raise InputError(problem, path=path, line=line)
+    return value
+
+
+def read_json_document(path: str | Path) -> Any:
+    """A whole-file JSON document (UTF-8, at most :data:`~judge.limits.MAX_JSON_FILE_BYTES`)."""
+    with open_input(path) as fh:
+        try:
+            raw = fh.read(MAX_JSON_FILE_BYTES + 1)
+        except OSError as exc:
+            raise InputError(f"cannot read it: {exc.strerror or exc}", path=str(path)) from None
+    if len(raw) > MAX_JSON_FILE_BYTES:
+        raise InputError(f"larger than {MAX_JSON_FILE_BYTES:,} bytes (the limit of one JSON file)", path=str(path))
+    return parse_json(_decode(raw, str(path)), str(path))
+
+
+def check_writable(path: str | Path, *, option: str, directory: bool) -> None:
+    """Fail now, before any work, unless ``path`` can be written: a directory we can write in or
+    create (``directory``), or a file we can create or replace in an existing directory.
+
+    Creates nothing: the nearest part of the path that exists must be a directory, and a probe
+    file is created and removed there (the only test that tells the truth for ACLs, read-only
+    mounts and root alike); an existing file is opened for appending, which changes nothing.
+    ``option`` names the path in the message (``--out``).
+    """
+    target = Path(path)
+    if not directory and target.is_dir():
+        raise InputError(f"{option} is a directory, not a file", path=str(target))
+    folder = target if directory else target.parent
+    if not directory and not folder.is_dir():
+        raise InputError(f"{option}: the directory {folder} does not exist", path=str(target))
+    existing = folder
+    while not os.path.lexists(existing) and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "is not a directory" if existing == target else f"cannot be made: {existing} is not a directory"
+        raise InputError(f"{option} {what}", path=str(target))
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".judge-probe-")
+        os.close(fd)
+        os.unlink(probe)
+        if not directory and target.exists():
+            open(target, "ab").close()
+    except OSError as exc:
+        where = target if not directory and target.exists() else existing
+        raise InputError(f"{option}: cannot write in {where}: {exc.strerror or exc}", path=str(target)) from None
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line_number, object)`` for each non-blank line; every bad line raises InputError."""
+    for lineno, line in text_lines(path):
+        if not line.strip():
+            continue
+        obj = parse_json(line, str(path), lineno)
+        if not isinstance(obj, dict):
+            raise InputError(f"expected a JSON object, got {type(obj).__name__}", path=str(path), line=lineno)
+        yield lineno, obj
 
 
 def read_models(path: str | Path, model: type[M]) -> list[tuple[int, M]]:

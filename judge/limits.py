@@ -24,6 +24,16 @@ MAX_CANDIDATE_CHARS = 50_000
 """A candidate answer (a model's raw output) as the judges read it: all of it, never a prefix."""
 MAX_JSON_DEPTH = 32
 """How deep JSON may nest (a request body, a line of an uploaded file); real records nest 3 levels."""
+MAX_LINE_BYTES = 8 * 1024 * 1024
+"""One line of an input file (a JSONL record, a CSV line), in bytes. The largest valid record is
+about 1.2 MB (every field at its limit, every character a 12-byte JSON escape); the rest is room
+for a degenerate answer, which scores 0 rather than stopping the run. A longer line - a file that
+is not line-oriented, ``/dev/zero`` - stops reading there instead of filling memory."""
+MAX_JSON_FILE_BYTES = 256 * 1024 * 1024
+"""A whole-file JSON document (EVOUNA's ``NQ.json`` is 3.6 MB)."""
+MAX_BOOTSTRAP_RESAMPLES = 100_000
+"""Bootstrap resamples of one agreement figure (``--n-boot``; 1000 by default): enough for any CI,
+and a bound on the time a report can take."""
 
 
 def references_problem(refs: list[str]) -> str | None:

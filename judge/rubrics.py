@@ -9,6 +9,14 @@ A rubric's identity is the sha256 of its file bytes. Published rubrics are liste
 sha in ``rubrics/PUBLISHED``; a published file never changes (a test checks every entry), and
 changes go into a new version.
 
+Rubrics are looked up in two folders, in order: the **bundled** ones (the checkout's ``rubrics/``
+or the installed package's copy) and the **drafts** folder (``$JUDGE_RUBRICS_DIR``, by default
+``$JUDGE_DATA_DIR/rubrics``), where ``judge calibrate`` writes its drafts - never into the source
+tree or the installed package. Each folder keeps its own ``PUBLISHED`` ledger.
+
+A rubric does one job (``kind``): a ``critic`` grades open-ended answers, an ``extraction``
+rubric reads options out of MCQ answers; :func:`require_kind` refuses the other job.
+
 Usage::
 
     rubric = load_rubric("v3")            # clinical/v3
@@ -30,12 +38,16 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from judge.errors import RubricError
+from judge.io import check_writable, describe_validation_error
 from judge.models import Case
 
 DEFAULT_RUBRIC = "clinical/v3"
 DEFAULT_NAME = "clinical"
 PUBLISHED_FILE = "PUBLISHED"
 _VERSION = re.compile(r"^v(\d+)$")
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+KIND_USE = {"critic": "grading open-ended answers", "extraction": "reading options out of MCQ answers"}
+KIND_EXAMPLE = {"critic": DEFAULT_RUBRIC, "extraction": "mcq_extraction/v1"}
 
 
 class _Strict(BaseModel):
@@ -175,41 +187,87 @@ class Rubric(_Strict):
 
 
 def rubrics_dir() -> Path:
-    """The rubric directory: ``$JUDGE_RUBRICS_DIR``, the checkout's ``rubrics/``, or the packaged copy."""
-    env = os.environ.get("JUDGE_RUBRICS_DIR")
-    if env:
-        return Path(env)
+    """The bundled rubric directory: the checkout's ``rubrics/`` or the packaged copy."""
     here = Path(__file__).resolve().parent
     for candidate in (here.parent / "rubrics", here / "_rubrics"):
         if candidate.is_dir():
             return candidate
-    raise RubricError("no rubrics directory found: set JUDGE_RUBRICS_DIR")
+    raise RubricError("no bundled rubrics directory found: reinstall the package")
+
+
+def drafts_dir() -> Path:
+    """The writable rubric folder (``$JUDGE_RUBRICS_DIR``, default ``$JUDGE_DATA_DIR/rubrics``)."""
+    return _drafts_dir(os.environ.get("JUDGE_RUBRICS_DIR"), os.environ.get("JUDGE_DATA_DIR"))
+
+
+@lru_cache(maxsize=8)
+def _drafts_dir(_rubrics_dir: str | None, _data_dir: str | None) -> Path:
+    """``Settings().drafts_dir``, built again only when a variable it depends on changes (building
+    the settings costs ~1 ms, and every rubric lookup needs the folder)."""
+    from judge.settings import Settings
+
+    return Settings().drafts_dir
+
+
+def drafts_target() -> Path:
+    """The drafts folder, checked to be one drafts may be written to (call it before long work)."""
+    target = drafts_dir()
+    if target.resolve() == rubrics_dir().resolve():
+        raise RubricError(
+            f"the drafts folder {target} is the bundled rubrics folder: drafts never go there; "
+            "set JUDGE_RUBRICS_DIR to another folder"
+        )
+    check_writable(target, option="the drafts folder (JUDGE_RUBRICS_DIR)", directory=True)
+    return target
+
+
+def rubric_roots() -> list[Path]:
+    """The folders searched for a rubric id, in order: bundled, then drafts."""
+    bundled, drafts = rubrics_dir(), drafts_dir()
+    return [bundled] if drafts.resolve() == bundled.resolve() else [bundled, drafts]
 
 
 def resolve_path(spec: str, root: Path | None = None) -> Path:
-    """Map ``v3``, ``clinical/v3`` or a file path to a rubric file."""
-    root = root or rubrics_dir()
+    """Map ``v3``, ``clinical/v3`` or a file path to a rubric file (``root``: search only there)."""
+    roots = [root] if root else rubric_roots()
     as_path = Path(spec)
     if spec.endswith((".yaml", ".yml")) and as_path.is_file():
         return as_path
     name, _, version = spec.rpartition("/")
-    path = root / (name or DEFAULT_NAME) / f"{version}.yaml"
-    if not path.is_file():
-        known = ", ".join(list_rubrics(root)) or "none"
-        raise RubricError(f"unknown rubric {spec!r} (known: {known})")
-    return path
+    name = name or DEFAULT_NAME
+    if _NAME.match(name) and _VERSION.match(version):
+        for r in roots:
+            path = r / name / f"{version}.yaml"
+            if path.is_file():
+                return path
+    known = ", ".join(list_rubrics(root)) or "none"
+    raise RubricError(f"unknown rubric {spec!r} (known: {known})")
 
 
 def list_rubrics(root: Path | None = None) -> list[str]:
-    """Every rubric id under the rubric directory, in version order."""
-    root = root or rubrics_dir()
+    """Every rubric id (in the bundled and drafts folders, or under ``root``), in version order."""
+    roots = [root] if root else rubric_roots()
 
-    def order(p: Path) -> tuple[str, int]:
-        m = _VERSION.match(p.stem)
-        return (p.parent.name, int(m.group(1)) if m else 0)
+    def order(rid: str) -> tuple[str, int]:
+        name, _, version = rid.partition("/")
+        return (name, int(version[1:]))
 
-    files = sorted(root.glob("*/v*.yaml"), key=order)
-    return [f"{p.parent.name}/{p.stem}" for p in files if _VERSION.match(p.stem)]
+    ids = {f"{p.parent.name}/{p.stem}" for r in roots for p in r.glob("*/v*.yaml") if _VERSION.match(p.stem)}
+    return sorted(ids, key=order)
+
+
+def require_kind(rubric: Rubric, kind: str) -> Rubric:
+    """``rubric`` when it was written for ``kind``'s job, else a RubricError (before any call is made)."""
+    if rubric.kind != kind:
+        raise RubricError(
+            f"{rubric.id} is {_a(rubric.kind)} rubric (for {KIND_USE[rubric.kind]}), not {_a(kind)} rubric: "
+            f"{KIND_USE[kind]} needs {_a(kind)} rubric such as {KIND_EXAMPLE[kind]}"
+        )
+    return rubric
+
+
+def _a(kind: str) -> str:
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
 
 
 def load_rubric(spec: str = DEFAULT_RUBRIC, root: Path | None = None) -> Rubric:
@@ -218,13 +276,35 @@ def load_rubric(spec: str = DEFAULT_RUBRIC, root: Path | None = None) -> Rubric:
     return _load(str(path.resolve()), path.stat().st_mtime_ns)
 
 
+class _PlainLoader(yaml.SafeLoader):
+    """YAML without aliases: ten nested anchors of nine aliases each (a "billion laughs") load as a
+    small shared structure, then expand to billions of nodes when the rubric is dumped or hashed.
+    A rubric has no use for aliases, so one is an error where it stands."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in a rubric file", mark)
+        return super().compose_node(parent, index)  # type: ignore[arg-type]
+
+
+def read_yaml(data: bytes | str) -> Any:
+    """Parse rubric YAML (safe types, no aliases)."""
+    return yaml.load(data, Loader=_PlainLoader)  # a SafeLoader subclass: safe types only
+
+
 @lru_cache(maxsize=64)
 def _load(path: str, _mtime: int) -> Rubric:
     data = Path(path).read_bytes()
     try:
-        raw = yaml.safe_load(data)
+        raw = read_yaml(data)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}" if mark is not None else path
+        problem = "; ".join(part for part in (exc.context, exc.problem) if part)
+        raise RubricError(f"{where}: not valid YAML: {problem}") from None
     except yaml.YAMLError as exc:
-        raise RubricError(f"{path}: not valid YAML: {exc}") from None
+        raise RubricError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(raw, dict):
         raise RubricError(f"{path}: a rubric file must hold a mapping")
     try:
@@ -232,15 +312,21 @@ def _load(path: str, _mtime: int) -> Rubric:
             {**raw, "sha256": hashlib.sha256(data).hexdigest(), "path": path}
         )
     except ValidationError as exc:
-        raise RubricError(f"{path}: invalid rubric: {exc}") from None
+        raise RubricError(f"{path}: invalid rubric: {describe_validation_error(exc)}") from None
     if Path(path).stem != rubric.version:
         raise RubricError(f"{path}: file name says {Path(path).stem} but the rubric says {rubric.version}")
     return rubric
 
 
 def published(root: Path | None = None) -> dict[str, str]:
-    """``rubric id -> sha256`` of every published rubric, from ``rubrics/PUBLISHED``."""
-    root = root or rubrics_dir()
+    """``rubric id -> sha256`` of every published rubric, from the ``PUBLISHED`` ledger(s)."""
+    entries: dict[str, str] = {}
+    for r in reversed([root] if root else rubric_roots()):  # the bundled ledger wins
+        entries.update(_ledger(r))
+    return entries
+
+
+def _ledger(root: Path) -> dict[str, str]:
     path = root / PUBLISHED_FILE
     if not path.is_file():
         return {}
@@ -255,27 +341,27 @@ def published(root: Path | None = None) -> dict[str, str]:
 
 def verify_published(root: Path | None = None) -> list[str]:
     """Problems with published rubrics (changed, missing, unlisted); empty when all is well."""
-    root = root or rubrics_dir()
     problems = []
-    listed = published(root)
-    for rid, sha in listed.items():
-        path = root / f"{rid}.yaml"
-        if not path.is_file():
-            problems.append(f"{rid}: published but the file is missing")
-            continue
-        actual = hashlib.sha256(path.read_bytes()).hexdigest()
-        if actual != sha:
-            problems.append(f"{rid}: published file changed (sha {actual[:12]} != {sha[:12]}); make a new version")
-    for rid in list_rubrics(root):
-        if rid not in listed and load_rubric(rid, root).status == "published":
-            problems.append(f"{rid}: says status published but is not listed in {PUBLISHED_FILE}")
+    for r in [root] if root else rubric_roots():
+        listed = _ledger(r)
+        for rid, sha in listed.items():
+            path = r / f"{rid}.yaml"
+            if not path.is_file():
+                problems.append(f"{rid}: published but the file is missing")
+                continue
+            actual = hashlib.sha256(path.read_bytes()).hexdigest()
+            if actual != sha:
+                problems.append(f"{rid}: published file changed (sha {actual[:12]} != {sha[:12]}); make a new version")
+        for rid in list_rubrics(r):
+            if rid not in listed and load_rubric(rid, r).status == "published":
+                problems.append(f"{rid}: says status published but is not listed in {r / PUBLISHED_FILE}")
     return problems
 
 
 def next_version(name: str, root: Path | None = None) -> str:
-    """The next free version of a rubric family."""
-    root = root or rubrics_dir()
-    used = [int(m.group(1)) for p in (root / name).glob("v*.yaml") if (m := _VERSION.match(p.stem))]
+    """The next free version of a rubric family (over every folder searched, or ``root``)."""
+    roots = [root] if root else rubric_roots()
+    used = [int(m.group(1)) for r in roots for p in (r / name).glob("v*.yaml") if (m := _VERSION.match(p.stem))]
     return f"v{max(used, default=0) + 1}"
 
 
@@ -298,35 +384,69 @@ _ReviewDumper.add_representer(list, _flat_list)
 
 
 def write_draft(rubric_data: dict[str, Any], root: Path | None = None) -> Path:
-    """Write a new draft rubric as the next free version of its family; never overwrites."""
-    root = root or rubrics_dir()
+    """Write a new draft rubric as the next free version of its family; never overwrites.
+
+    By default drafts go to the drafts folder (:func:`drafts_dir`) as the next version free in
+    every folder searched, so a draft never shadows a bundled rubric. With ``root`` (a
+    self-contained rubric tree, e.g. a test's), only ``root`` counts.
+    """
+    target = root or drafts_target()
     name = rubric_data["name"]
-    version = next_version(name, root)
-    data = {**rubric_data, "version": version, "status": "draft"}
-    data.pop("sha256", None)
-    data.pop("path", None)
-    Rubric.model_validate(data)
-    path = root / name / f"{version}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "x", encoding="utf-8") as fh:  # "x": fail rather than overwrite
-        yaml.dump(data, fh, Dumper=_ReviewDumper, allow_unicode=True, sort_keys=False, width=100)
-    return path
+    for _ in range(100):  # another calibration may take the same version at the same moment
+        version = next_version(name, root)
+        data = {**rubric_data, "version": version, "status": "draft"}
+        data.pop("sha256", None)
+        data.pop("path", None)
+        Rubric.model_validate(data)
+        path = target / name / f"{version}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(path, "x", encoding="utf-8") as fh:  # "x": fail rather than overwrite
+                yaml.dump(data, fh, Dumper=_ReviewDumper, allow_unicode=True, sort_keys=False, width=100)
+        except FileExistsError:
+            continue
+        return path
+    raise RubricError(f"could not find a free version of {name} in {target}")
 
 
-def publish(spec: str, root: Path | None = None) -> Rubric:
-    """Turn a reviewed draft into a published version and record its sha."""
-    root = root or rubrics_dir()
+def held_out_change(rubric: Rubric) -> str | None:
+    """``held-out alpha 0.712 -> 0.698`` from a calibrated rubric's provenance, if it has one."""
+    held_out = rubric.provenance.get("agreement", {}).get("held_out", {})
+    if not isinstance(held_out, dict) or not held_out:
+        return None
+
+    def alpha(when: str) -> str:
+        value = (held_out.get(when) or {}).get("alpha_ordinal")
+        return "n/a" if not isinstance(value, int | float) else f"{value:.3f}"
+
+    base = rubric.provenance.get("base", {}).get("id") or rubric.derived_from or "its base"
+    return f"held-out alpha (ordinal) {alpha('before')} ({base}) -> {alpha('after')} ({rubric.id})"
+
+
+def publish(spec: str, root: Path | None = None, *, force: bool = False) -> Rubric:
+    """Turn a reviewed draft into a published version and record its sha in its folder's ledger.
+
+    A draft whose provenance says ``improved: false`` (it did not beat its base on held-out gold)
+    is refused unless ``force``: publishing it would ship a judge measured to be no better.
+    """
     path = resolve_path(spec, root)
     rubric = load_rubric(str(path), root)
     if rubric.status == "published":
         raise RubricError(f"{rubric.id} is already published")
+    if rubric.provenance.get("improved") is False and not force:
+        change = held_out_change(rubric)
+        raise RubricError(
+            f"{rubric.id} did not improve on held-out gold"
+            + (f" ({change})" if change else "")
+            + "; its provenance says improved: false. Publish it anyway with --force"
+        )
     text = path.read_text(encoding="utf-8")
     new_text, n = re.subn(r"(?m)^status:\s*draft\s*$", "status: published", text, count=1)
     if n != 1:
         raise RubricError(f"{path}: could not find the `status: draft` line")
     path.write_text(new_text, encoding="utf-8")
     rubric = load_rubric(str(path), root)
-    with open(root / PUBLISHED_FILE, "a", encoding="utf-8") as fh:
+    with open(path.parent.parent / PUBLISHED_FILE, "a", encoding="utf-8") as fh:
         fh.write(f"{rubric.id} {rubric.sha256}\n")
     return rubric
 

@@ -24,9 +24,15 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import hashlib
 import json
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -49,7 +55,7 @@ from judge.models import (
     Prediction,
     Verdict,
 )
-from judge.rubrics import Rubric, load_rubric
+from judge.rubrics import Rubric, load_rubric, require_kind
 from judge.store import Store
 
 ProgressFn = Callable[[int, int, int], None]
@@ -184,6 +190,8 @@ class Scorer:
     def __post_init__(self) -> None:
         if self.extraction_rubric is None:
             self.extraction_rubric = load_rubric(EXTRACTION_RUBRIC)
+        require_kind(self.rubric, "critic")  # each rubric does the job it was written for, checked before any call
+        require_kind(self.extraction_rubric, "extraction")
         self._params = dict(self.backend.params)
 
     # ------------------------------------------------------------------------ keys
@@ -370,6 +378,9 @@ class Scorer:
 
 PARALLEL_MIN = 4000
 """Below this many cases, forking workers costs more than it saves."""
+PARENT_POLL_SECONDS = 0.5
+"""How often a worker checks that the process that forked it is alive (the portable fallback)."""
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 _WORKER_STATE: tuple[Callable[[Case, Rubric], Judgment], Rubric] | None = None
 
@@ -380,6 +391,38 @@ def _judge_chunk(cases: list[Case]) -> list[Judgment]:
     return [judge_sync(case, rubric) for case in cases]
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """Pool initializer: this worker ends when the process that forked it ends, however it ends.
+
+    A worker waits for chunks on a pipe it holds both ends of, so it would wait forever (a
+    100-200 MB orphan) after a ``kill -9`` of its parent. On Linux the kernel sends it SIGKILL
+    when the parent dies (``prctl(PR_SET_PDEATHSIG)``); everywhere, a daemon thread checks every
+    :data:`PARENT_POLL_SECONDS` that the parent is still its parent; and a parent that died
+    before either was in place is noticed at once.
+    """
+    _set_parent_death_signal(signal.SIGKILL)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="watch-parent", daemon=True).start()
+
+
+def _set_parent_death_signal(sig: int) -> bool:
+    """Ask Linux to send ``sig`` to this process when its parent dies; False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(1)
+
+
 def _judge_in_processes(
     judge_sync: Callable[[Case, Rubric], Judgment], rubric: Rubric, cases: list[Case], workers: int
 ) -> Iterator[Judgment]:
@@ -387,14 +430,25 @@ def _judge_in_processes(
 
     The backend and rubric reach the children through fork, not pickling; only cases and
     judgments cross the process boundary. Used for the pure-Python embedded judge only.
+    Workers die with this process (:func:`_die_with_parent`); when the consumer stops early or
+    an error is raised, chunks not started are cancelled rather than judged for nothing.
     """
     global _WORKER_STATE
     _WORKER_STATE = (judge_sync, rubric)
+    workers = max(1, min(workers, os.cpu_count() or 1))  # CPU-bound: more processes only cost memory
     chunk = max(250, min(2000, len(cases) // (workers * 4) or 1))
     chunks = [cases[i : i + chunk] for i in range(0, len(cases), chunk)]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(chunks)), mp_context=multiprocessing.get_context("fork"),
+        initializer=_die_with_parent, initargs=(os.getpid(),),
+    )
+    try:
         for judged in pool.map(_judge_chunk, chunks):
             yield from judged
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _mcq_rationale(chosen: list[str], gold: frozenset[str], score: float) -> str:

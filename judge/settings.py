@@ -20,6 +20,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".judge"), description="Store, caches and job files.")
     db_path: Path | None = Field(default=None, description="SQLite store; default data_dir/judge.db.")
     rubric: str = Field(default="clinical/v3", description="Default rubric.")
+    rubrics_dir: Path | None = Field(
+        default=None,
+        description="Writable rubric folder: `judge calibrate` writes drafts here; searched after the bundled "
+        "rubrics. Default data_dir/rubrics.",
+    )
     backend: str = Field(default="local", description="Default backend: `local` or a litellm model string.")
     api_base: str | None = Field(default=None, description="Base URL for an LLM backend.")
     api_key: str | None = Field(default=None, description="API key for an LLM backend.")
@@ -45,6 +50,11 @@ class Settings(BaseSettings):
     def store_path(self) -> Path:
         """The SQLite file."""
         return self.db_path or self.data_dir / "judge.db"
+
+    @property
+    def drafts_dir(self) -> Path:
+        """Where draft rubrics are written (never inside the installed package)."""
+        return self.rubrics_dir or self.data_dir / "rubrics"
 
 
 @lru_cache(maxsize=1)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _isolated_data_dir(tmp_path, monkeypatch):
     """Point JUDGE_DATA_DIR at a fresh folder so no test touches another's store."""
     monkeypatch.setenv("JUDGE_DATA_DIR", str(tmp_path / "data"))
-    for var in ("JUDGE_API_KEY", "JUDGE_API_BASE", "JUDGE_API_KEYS", "JUDGE_DB_PATH"):
+    for var in ("JUDGE_API_KEY", "JUDGE_API_BASE", "JUDGE_API_KEYS", "JUDGE_DB_PATH", "JUDGE_RUBRICS_DIR"):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -56,3 +59,15 @@ def mcq_item(id: str, **kw) -> dict:
     }
     base.update(kw)
     return base
+
+
+def make_read_only(path: Path) -> Callable[[], None]:
+    """Make a file or directory read-only - for root too, who ignores permission bits (then it
+    is made immutable with chattr, or the test is skipped) - and return what undoes it."""
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode
+        path.chmod(0o555 if path.is_dir() else 0o444)
+        return lambda: path.chmod(mode)
+    if not shutil.which("chattr") or subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
+        pytest.skip("running as root without chattr +i: cannot make a path read-only")
+    return lambda: subprocess.run(["chattr", "-i", str(path)], capture_output=True, check=True)

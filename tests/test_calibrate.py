@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -156,15 +155,21 @@ def fair_judge(req: ChatRequest) -> str:
 
 @pytest.fixture
 def rubric_root(tmp_path, monkeypatch) -> Path:
-    """A copy of the rubric tree whose v3 template lacks the equivalence block; drafts land here."""
+    """The drafts folder (drafts land here); the starting rubric is :func:`base_v3` of it."""
     root = tmp_path / "rubrics"
-    shutil.copytree(rubrics_dir(), root)
-    v3 = root / "clinical" / "v3.yaml"
-    data = yaml.safe_load(v3.read_text(encoding="utf-8"))
+    v3 = Path(base_v3(root))
+    v3.parent.mkdir(parents=True)
+    data = yaml.safe_load((rubrics_dir() / "clinical" / "v3.yaml").read_text(encoding="utf-8"))
     data["template"] = data["template"].replace("$equivalences", "")
     v3.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     monkeypatch.setenv("JUDGE_RUBRICS_DIR", str(root))
     return root
+
+
+def base_v3(root: Path) -> str:
+    """The starting rubric: a clinical/v3 whose template lacks the equivalence block (outside the
+    searched folders, so it is given by path)."""
+    return str(root.parent / "base" / "clinical" / "v3.yaml")
 
 
 @pytest.fixture
@@ -173,9 +178,9 @@ def parts(tmp_path) -> dict[str, str]:
     return {name: str(write_jsonl(tmp_path / f"{name}.jsonl", rows[name])) for name in ("train", "dev", "test")}
 
 
-def _run(server: FakeOpenAIServer, store, parts: dict[str, str], **kw):
+def _run(server: FakeOpenAIServer, store, root: Path, parts: dict[str, str], **kw):
     return calibrate(
-        "v3",
+        base_v3(root),
         store=store,
         backend=MODEL,
         backend_options={"api_base": server.url, "api_key": "sk-fake"},
@@ -188,7 +193,7 @@ def _run(server: FakeOpenAIServer, store, parts: dict[str, str], **kw):
 def test_dspy_calibration_finds_the_equivalence_prompt_and_never_sees_held_out(rubric_root, parts, store):
     seen: set[str] = set()
     with FakeOpenAIServer(strict_judge) as server:
-        result = _run(server, store, parts, record=seen.update)
+        result = _run(server, store, rubric_root, parts, record=seen.update)
         first_run_requests = server.total
 
         # the loop found the better prompt, on held-out gold
@@ -222,7 +227,7 @@ def test_dspy_calibration_finds_the_equivalence_prompt_and_never_sees_held_out(r
         assert "judge" in json.dumps(state)
 
         # a rerun pays for nothing: DSPy's disk cache and the store's judgment cache answer it all
-        again = _run(server, store, parts)
+        again = _run(server, store, rubric_root, parts)
         assert server.total == first_run_requests
         assert again.lm_calls["optimizer"]["sent"] == 0 and again.lm_calls["measurement"] == 0
         assert again.rubric == "clinical/v5" and load_rubric("v5").template == v4.template
@@ -230,12 +235,12 @@ def test_dspy_calibration_finds_the_equivalence_prompt_and_never_sees_held_out(r
 
 def test_budget_bounds_the_optimizer_and_an_interrupted_run_resumes_without_paying_again(rubric_root, parts, store):
     with FakeOpenAIServer(strict_judge) as server:
-        cut = _run(server, store, parts, budget=40)
+        cut = _run(server, store, rubric_root, parts, budget=40)
         assert cut.lm_calls["optimizer"]["issued"] <= 40 and cut.lm_calls["optimizer"]["sent"] <= 40
         assert any("budget" in n for n in cut.notes) and load_rubric("v4").status == "draft"
         sent_before = server.total
 
-        resumed = _run(server, store, parts)
+        resumed = _run(server, store, rubric_root, parts)
         calls = resumed.lm_calls
         # every call the cut run made is served from cache; only the rest is sent
         assert calls["optimizer"]["from_cache"] >= cut.lm_calls["optimizer"]["issued"]
@@ -245,7 +250,7 @@ def test_budget_bounds_the_optimizer_and_an_interrupted_run_resumes_without_payi
 
 def test_mipro_puts_an_lm_proposed_instruction_into_the_rubric(rubric_root, parts, store):
     with FakeOpenAIServer(proposing_judge) as server:
-        result = _run(server, store, parts, optimizer="mipro", budget=200)
+        result = _run(server, store, rubric_root, parts, optimizer="mipro", budget=200)
     assert result.lm_calls["optimizer"]["issued"] <= 200 and result.optimizer == "mipro"
     v4 = load_rubric("v4")
     assert v4.system.startswith("Grade the candidate") and v4.provenance["optimizer"] == "mipro"
@@ -264,7 +269,7 @@ def test_a_calibration_that_does_not_beat_its_start_says_so(rubric_root, parts, 
             [
                 "calibrate",
                 "--rubric",
-                "v3",
+                base_v3(rubric_root),
                 "--backend",
                 MODEL,
                 "--api-base",
@@ -284,6 +289,9 @@ def test_a_calibration_that_does_not_beat_its_start_says_so(rubric_root, parts, 
         )
     assert out.exit_code == 0, out.output
     assert "improved on held-out: NO" in out.output and "NOT IMPROVED" in out.output
+    assert "it did not improve, so publishing it needs --force: judge rubrics publish clinical/v4" in out.output
+    refused = runner.invoke(cli, ["rubrics", "publish", "clinical/v4"])
+    assert refused.exit_code == 2 and "did not improve on held-out gold" in refused.output
     v4 = load_rubric("v4")
     assert v4.status == "draft" and v4.provenance["improved"] is False
     assert "NOT an improvement" in v4.description

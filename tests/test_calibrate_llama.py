@@ -12,7 +12,6 @@ CPU cores, v2's shares its prefix across calls and takes seconds.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 
 import httpx
@@ -20,7 +19,7 @@ import pytest
 from conftest import write_jsonl
 
 from judge.calibrate.run import calibrate
-from judge.rubrics import load_rubric, rubrics_dir
+from judge.rubrics import load_rubric
 
 URL = os.environ.get("JUDGE_LLAMA_URL", "http://127.0.0.1:8081/v1")
 MODEL = os.environ.get("JUDGE_LLAMA_MODEL", "openai/smollm2")
@@ -50,8 +49,7 @@ pytestmark = [pytest.mark.llama, pytest.mark.skipif(not _server_up(), reason=f"n
 
 
 def test_calibration_end_to_end_on_a_small_local_model(tmp_path, monkeypatch, store):
-    root = tmp_path / "rubrics"
-    shutil.copytree(rubrics_dir(), root)
+    root = tmp_path / "rubrics"  # the drafts folder
     monkeypatch.setenv("JUDGE_RUBRICS_DIR", str(root))
     parts: dict[str, list[dict]] = {"train": [], "dev": [], "test": []}
     n = 0

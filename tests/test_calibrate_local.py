@@ -8,7 +8,7 @@ colours (red/violaceous, brown/dark, brown/yellow) stay partial. Rubric v3 gives
 
 from __future__ import annotations
 
-import shutil
+from pathlib import Path
 
 import pytest
 import yaml
@@ -19,7 +19,8 @@ from judge.calibrate.local_fit import fit_local, override_keys
 from judge.calibrate.run import calibrate
 from judge.cli import cli
 from judge.models import GoldRating
-from judge.rubrics import load_rubric, rubrics_dir
+from judge.rubrics import load_rubric, rubrics_dir, verify_published
+from judge.store import Store
 
 SITES = ["forearm", "cheek", "back", "knee", "scalp", "chest"]
 PAIRS = [  # reference, candidate, physicians' score
@@ -60,10 +61,14 @@ def color_rows() -> list[dict]:
 
 @pytest.fixture
 def rubric_root(tmp_path, monkeypatch):
+    """An empty drafts folder: the bundled rubrics are read where they are, drafts land here."""
     root = tmp_path / "rubrics"
-    shutil.copytree(rubrics_dir(), root)
     monkeypatch.setenv("JUDGE_RUBRICS_DIR", str(root))
     return root
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture
@@ -106,6 +111,7 @@ def test_local_calibration_improves_held_out_and_never_sees_it(rubric_root, part
 def test_cli_on_a_gold_file_splits_reports_and_refuses_prompt_optimizers(rubric_root, tmp_path):
     gold = write_jsonl(tmp_path / "gold.jsonl", color_rows())
     runner = CliRunner()
+    bundled = _tree(rubrics_dir())
     wrong = runner.invoke(cli, ["calibrate", "--gold", str(gold), "--backend", "local", "--optimizer", "mipro"])
     assert wrong.exit_code == 2 and "tune prompts" in wrong.output
     out = runner.invoke(cli, ["calibrate", "--gold", str(gold), "--seed", "1", "--n-boot", "100", "--quiet"])
@@ -120,3 +126,26 @@ def test_cli_on_a_gold_file_splits_reports_and_refuses_prompt_optimizers(rubric_
     again = runner.invoke(cli, ["calibrate", "--gold", str(gold), "--seed", "1", "--n-boot", "100", "--quiet"])
     assert again.exit_code == 0 and (rubric_root / "clinical" / "v5.yaml").is_file()
     assert load_rubric("v3").status == "published"
+    # drafts never land in the bundled tree (the source checkout or the installed package)
+    assert _tree(rubrics_dir()) == bundled and verify_published() == []
+    assert sorted(_tree(rubric_root)) == ["clinical/v4.yaml", "clinical/v5.yaml"]
+
+
+def test_a_drafts_folder_that_cannot_take_the_draft_stops_calibration_before_any_work(tmp_path, monkeypatch):
+    from conftest import make_read_only
+
+    gold = write_jsonl(tmp_path / "gold.jsonl", color_rows())
+    db = tmp_path / "data" / "j.db"
+    monkeypatch.setenv("JUDGE_RUBRICS_DIR", str(rubrics_dir()))
+    bundled = CliRunner().invoke(cli, ["calibrate", "--gold", str(gold), "--quiet", "--db", str(db)])
+    assert bundled.exit_code == 2 and "is the bundled rubrics folder: drafts never go there" in bundled.output
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    monkeypatch.setenv("JUDGE_RUBRICS_DIR", str(locked / "drafts"))
+    undo = make_read_only(locked)
+    try:
+        denied = CliRunner().invoke(cli, ["calibrate", "--gold", str(gold), "--quiet", "--db", str(db)])
+    finally:
+        undo()
+    assert denied.exit_code == 2 and "the drafts folder (JUDGE_RUBRICS_DIR): cannot write in" in denied.output
+    assert not db.exists() or [r["command"] for r in Store.open(db).db["runs"].rows] == []

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, item, write_jsonl
+from conftest import ROOT, item, make_read_only, write_jsonl
 
 from judge.cli import cli
 
@@ -96,6 +96,137 @@ def test_unknown_backend_and_rubric_are_clear_errors(tmp_path):
     assert bad_rubric.exit_code == 2 and "unknown rubric 'v42'" in bad_rubric.output
 
 
+def _inputs(tmp_path):
+    bench = write_jsonl(tmp_path / "b.jsonl", [item("1"), item("2", question="皮损是什么颜色？", answer="粉红色")])
+    preds = write_jsonl(tmp_path / "p.jsonl", [{"id": "1", "model": "m", "prediction": "pink"},
+                                               {"id": "2", "model": "m", "prediction": "红色"}])
+    return bench, preds
+
+
+def _one_line(result, start: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(start) and result.output.count("\n") == 1, result.output
+
+
+def _runs(db: Path) -> list[dict]:
+    from judge.store import Store
+
+    return list(Store.open(db).db["runs"].rows)
+
+
+def _file_at(path: Path, below: str = "") -> Path:
+    path.write_text("a file", encoding="utf-8")
+    return path / below if below else path
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda tmp: _file_at(tmp / "out"), "--out is not a directory"),
+        (lambda tmp: _file_at(tmp / "f", "sub/deeper"), "--out cannot be made: "),
+    ],
+    ids=["out-is-a-file", "parent-is-a-file"],
+)
+def test_an_unusable_out_is_refused_before_any_scoring(tmp_path, make, says):
+    bench, preds = _inputs(tmp_path)
+    out = make(tmp_path)
+    db = tmp_path / "j.db"
+    result = CliRunner().invoke(cli, ["score", str(bench), str(preds), "--out", str(out), "--db", str(db)])
+    _one_line(result, f"Error: {out}: {says}")
+    assert not db.exists()  # nothing scored, no run recorded (complete or otherwise)
+
+
+def test_an_unwritable_out_is_refused_before_any_scoring(tmp_path):
+    bench, preds = _inputs(tmp_path)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    undo = make_read_only(locked)
+    try:
+        for out in (locked, locked / "new" / "deeper"):
+            db = tmp_path / "j.db"
+            result = CliRunner().invoke(cli, ["score", str(bench), str(preds), "--out", str(out), "--db", str(db)])
+            _one_line(result, f"Error: {out}: --out: cannot write in {locked}: ")
+            assert not db.exists() and list(locked.iterdir()) == []
+    finally:
+        undo()
+
+
+def test_a_store_it_cannot_use_is_one_line_and_nothing_is_written(tmp_path):
+    bench, preds = _inputs(tmp_path)
+    (tmp_path / "random.db").write_bytes(bytes(range(256)) * 64)
+    good = tmp_path / "ro.db"
+    assert CliRunner().invoke(cli, ["score", str(bench), str(preds), "--out", str(tmp_path / "o0"), "--db", str(good)]).exit_code == 0
+    undo = make_read_only(good)
+    try:
+        for db, says in ((tmp_path / "random.db", "file is not a database"),
+                         (good, "attempt to write a readonly database"),
+                         (tmp_path, "unable to open database file")):
+            result = CliRunner().invoke(cli, ["score", str(bench), str(preds), "--out", str(tmp_path / "o1"), "--db", str(db)])
+            _one_line(result, f"Error: store {db}: {says} (")
+            assert not (tmp_path / "o1").exists()
+    finally:
+        undo()
+    assert [r["status"] for r in _runs(good)] == ["complete"]  # only the first, good run
+
+
+def _gold(tmp_path: Path) -> Path:
+    return write_jsonl(tmp_path / "g.jsonl", [
+        {"id": f"g{i}", "ability": "attribute_recognition", "question_type": "short_answer", "question": q,
+         "reference": ref, "candidate": cand, "attribute": "color", "ratings": {"a": score}}
+        for i, (q, ref, cand, score) in enumerate([("What color?", "pink", "pink", 1.0), ("颜色？", "粉红色", "红色", 0.5),
+                                                   ("What color?", "red", "brown", 0.0)] * 4)])
+
+
+@pytest.mark.parametrize("option", ["--out", "--disagreements", "--report"])
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda tmp: tmp, "{option} is a directory, not a file"),
+        (lambda tmp: tmp / "missing" / "r.html", "{option}: the directory {parent} does not exist"),
+        (lambda tmp: _file_at(tmp / "f", "r.html"), "{option}: the directory {parent} does not exist"),
+    ],
+    ids=["a-directory", "no-such-directory", "under-a-file"],
+)
+def test_agreement_and_calibrate_check_their_output_files_before_judging(tmp_path, option, make, says):
+    gold = _gold(tmp_path)
+    target = make(tmp_path)
+    command = "calibrate" if option == "--report" else "agreement"
+    args = [command, *(["--gold", str(gold)] if command == "calibrate" else [str(gold)]), option, str(target)]
+    result = CliRunner().invoke(cli, [*args, "--db", str(tmp_path / "data" / "j.db")])
+    _one_line(result, f"Error: {target}: " + says.format(option=option, parent=target.parent))
+    assert not (tmp_path / "data").exists()  # nothing judged, no store
+
+
+def test_an_unwritable_report_file_is_refused_before_judging(tmp_path):
+    gold = _gold(tmp_path)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "r.html").write_text("old report", encoding="utf-8")
+    undo = make_read_only(locked / "r.html")
+    try:
+        result = CliRunner().invoke(cli, ["agreement", str(gold), "--out", str(locked / "r.html"),
+                                          "--db", str(tmp_path / "data" / "j.db")])
+        _one_line(result, f"Error: {locked / 'r.html'}: --out: cannot write in {locked / 'r.html'}: ")
+        assert (locked / "r.html").read_text(encoding="utf-8") == "old report" and not (tmp_path / "data").exists()
+    finally:
+        undo()
+
+
+def test_an_os_error_the_library_does_not_foresee_is_one_line_too():
+    """The edge's safety net: e.g. the disk fills up while a report is written."""
+    import click
+
+    from judge.cli import handle_errors
+
+    @click.command()
+    @handle_errors
+    def full() -> None:
+        raise OSError(28, "No space left on device", "out/report.html")
+
+    result = CliRunner().invoke(full)
+    _one_line(result, "Error: out/report.html: No space left on device")
+
+
 def test_rubrics_commands():
     runner = CliRunner()
     listing = runner.invoke(cli, ["rubrics", "list"])
@@ -103,3 +234,25 @@ def test_rubrics_commands():
     shown = runner.invoke(cli, ["rubrics", "show", "v3", "--render"])
     assert shown.exit_code == 0 and "<candidate_answer>" in shown.output and "erythematous" in shown.output
     assert Path(ROOT / "rubrics" / "clinical" / "v3.yaml").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--concurrency", "0"], "'--concurrency': 0 is not in the range x>=1"),  # a Semaphore(0) waits forever
+        (["--rpm", "-1"], "'--rpm': -1.0 is not in the range x>0"),
+        (["--timeout", "0"], "'--timeout': 0.0 is not in the range x>0"),
+    ],
+)
+def test_options_that_would_stall_a_run_are_refused(tmp_path, args, says):
+    bench, preds = _inputs(tmp_path)
+    result = CliRunner().invoke(cli, ["score", str(bench), str(preds), *args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and says in result.output and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["agreement", "calibrate"])
+def test_bootstrap_resamples_are_bounded(tmp_path, command):
+    gold = _gold(tmp_path)
+    args = [command, str(gold)] if command == "agreement" else [command, "--gold", str(gold)]
+    result = CliRunner().invoke(cli, [*args, "--n-boot", str(10**9)])
+    assert result.exit_code == 2 and "'--n-boot': 1000000000 is not in the range 0<=x<=100000" in result.output

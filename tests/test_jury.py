@@ -148,7 +148,7 @@ def test_jury_run_stores_per_judge_and_aggregate_rows(store):
     assert all("Answer: A, C" not in j.calls for j in judges)
     assert all(len(j.calls) == 4 for j in judges)
     assert result.jury is not None and result.jury.n == 4
-    summary = json.loads(store.run(result.run_id)["summary"])
+    summary = json.loads(store.get_run(result.run_id)["summary"])
     assert summary["jury"]["judges"] == ["fake/a", "fake/b", "fake/c"]
 
 

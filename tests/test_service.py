@@ -118,7 +118,7 @@ def test_verdicts_are_recorded_as_runs_in_the_store(tmp_path):
     with running(tmp_path) as client:
         run_id = client.post("/score", json={"items": [{**Q, "id": "a"}, {**MCQ, "id": "b"}]}).json()["run_id"]
     store = _store(tmp_path)
-    run = store.run(run_id)
+    run = store.get_run(run_id)
     rows = {r["item_id"]: r for r in store.verdict_rows(run_id)}
     store.close()
     assert run["command"] == "serve:score" and run["status"] == "complete"
@@ -414,7 +414,7 @@ def test_failed_requests_lose_nothing_stored(tmp_path):
     assert [r.status_code for r in bad] == [422, 422, 413, 413, 403, 503, 500]
     store = _store(tmp_path)
     after = (store.count_judgments(), store.db["runs"].count, store.db["verdicts"].count)
-    runs = [store.run(g["run_id"]) for g in good]
+    runs = [store.get_run(g["run_id"]) for g in good]
     store.close()
     assert after[0] == before[0] and after[1:] == (before[1] + 3, before[2] + 3)
     assert all(r["status"] == "complete" for r in runs)

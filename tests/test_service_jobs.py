@@ -69,7 +69,7 @@ def test_an_uploaded_job_runs_to_completion_with_results_and_table(tmp_path):
     assert table_csv.text.startswith("model,group,key,score,n,answered,unscored")
     assert listing[0]["id"] == job["id"]
     store = _store(tmp_path)
-    assert store.run(done["run_id"])["status"] == "complete" and len(store.verdict_rows(done["run_id"])) == 2 * N_ITEMS
+    assert store.get_run(done["run_id"])["status"] == "complete" and len(store.verdict_rows(done["run_id"])) == 2 * N_ITEMS
     store.close()
 
 

@@ -25,17 +25,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from judge.backends import LOCAL, get_backend
 from judge.calibrate.local_fit import content_sha
 from judge.calibrate.measure import Figure, figure, gold_scores
 from judge.calibrate.split import GoldSplit, SplitBy, split_from_parts, split_gold
-from judge.errors import InputError, JudgeError
+from judge.errors import InputError
 from judge.io import file_sha256, read_gold
 from judge.models import GoldRating
-from judge.rubrics import Rubric, load_rubric, write_draft
+from judge.rubrics import Rubric, drafts_target, load_rubric, read_yaml, require_kind, write_draft
 from judge.settings import Settings
 from judge.store import Store
 
@@ -102,7 +101,7 @@ class CalibrationResult(BaseModel):
 
 def _yaml_data(base: Rubric) -> dict[str, Any]:
     """The base rubric file's own data (keeps its key order and wording)."""
-    data = yaml.safe_load(Path(base.path).read_text(encoding="utf-8"))
+    data = read_yaml(Path(base.path).read_bytes())
     assert isinstance(data, dict)
     return data
 
@@ -190,9 +189,8 @@ def calibrate(
     settings = settings or Settings()
     say = log or (lambda _m: None)
     options = dict(backend_options or {})
-    base = load_rubric(rubric)
-    if base.kind != "critic":
-        raise JudgeError(f"{base.id} is an {base.kind} rubric; calibrate a critic rubric")
+    base = require_kind(load_rubric(rubric), "critic")
+    drafts_target()  # where the draft will go must take it: find out now, not after the search
     if budget is not None and budget < 0:
         raise InputError("--budget must be >= 0")
     rows, split, source = _load_parts(
@@ -204,13 +202,9 @@ def calibrate(
         f"calibrating {base.id} with {judge.spec}: train {len(train_rows)}, dev {len(dev_rows)}, "
         f"held-out {len(test_rows)} (split: {split.method}, by {split.by}, seed {split.seed})"
     )
-    run_id = store.start_run(
-        "calibrate",
-        {"rubric": base.id, "backend": judge.spec, "optimizer": optimizer, "budget": budget, "seed": seed, **source},
-        len(rows),
-    )
+    run_args = {"rubric": base.id, "backend": judge.spec, "optimizer": optimizer, "budget": budget, "seed": seed, **source}
     started = time.time()
-    try:
+    with store.run("calibrate", run_args, len(rows)) as run:
         notes = list(split.notes)
         program_state: dict[str, Any] | None = None
         search: dict[str, Any] = {}
@@ -337,8 +331,7 @@ def calibrate(
             + ". Draft: review before `judge rubrics publish`."
         )
         data["provenance"] = provenance
-        base_dir = Path(base.path).parent
-        path = write_draft(data, base_dir.parent if base_dir.name == base.name else None)
+        path = write_draft(data)  # the drafts folder: never the source tree or the installed package
         state_path = None
         if program_state is not None:
             import json
@@ -365,12 +358,7 @@ def calibrate(
         )
         if report_html:
             write_report(report_html, result, test_rows, preds["test"], source)
-    except BaseException:
-        store.finish_run(run_id, "failed")
-        raise
-    store.finish_run(
-        run_id, "complete", {"rubric": result.rubric, "improved": improved, "held_out_alpha": {"before": b, "after": a}}
-    )
+        run.summary = {"rubric": result.rubric, "improved": improved, "held_out_alpha": {"before": b, "after": a}}
     return result
 
 
