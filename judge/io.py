@@ -13,11 +13,9 @@ never reads ``/dev/zero`` forever.
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import json
 import os
-import re
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -27,6 +25,7 @@ from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from judge import jsontext
 from judge.errors import InputError
 from judge.limits import MAX_JSON_FILE_BYTES, MAX_LINE_BYTES
 from judge.models import BenchmarkItem, GoldRating, Prediction
@@ -65,11 +64,6 @@ _KINDS = (
     (stat.S_ISBLK, "a block device"),
     (stat.S_ISSOCK, "a socket"),
 )
-_UNICODE_BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
-    (codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
-    (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"),
-)
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def open_input(path: str | Path) -> IO[bytes]:
@@ -95,21 +89,17 @@ def open_input(path: str | Path) -> IO[bytes]:
 def _decode(raw: bytes, path: str, first_line: int = 1) -> str:
     """``raw`` (one line, or a whole file from ``first_line``) as UTF-8 text, or an InputError
     that names the line and says what the bytes look like."""
-    if first_line == 1:
-        for bom, name in _UNICODE_BOMS:
-            if raw.startswith(bom):
-                raise InputError(f"the file is {name} text (byte-order mark): save it as UTF-8", path=path, line=1)
     nul = raw.find(b"\x00")
-    try:
-        text = raw.decode("utf-8-sig" if first_line == 1 else "utf-8")
-    except UnicodeDecodeError as exc:
-        if not 0 <= nul < exc.start:
-            what = f"not UTF-8 text (byte 0x{raw[exc.start]:02x})"
-            hint = "a binary file, or text in another encoding such as Latin-1?"
-            raise _byte_error(raw, exc.start, first_line, path, what, hint) from None
-    if nul >= 0:
+    if 0 <= nul and not (first_line == 1 and nul < 4):  # a NUL in the first bytes: UTF-16/32, said below
         raise _byte_error(raw, nul, first_line, path, "NUL byte", "a binary file, or UTF-16/UTF-32 text?")
-    return text
+    try:
+        return jsontext.decode(raw, sniff=first_line == 1)
+    except jsontext.JSONTextError as exc:
+        if first_line == 1 and exc.pos == 0 and not exc.msg.startswith("not UTF-8"):
+            raise InputError(exc.msg.replace("send UTF-8", "save it as UTF-8"), path=path, line=1) from None
+        what = f"not UTF-8 text (byte 0x{raw[exc.pos]:02x})"
+        hint = "a binary file, or text in another encoding such as Latin-1?"
+        raise _byte_error(raw, exc.pos, first_line, path, what, hint) from None
 
 
 def _byte_error(raw: bytes, pos: int, first_line: int, path: str, what: str, hint: str) -> InputError:
@@ -141,58 +131,15 @@ def text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
             yield lineno, _decode(raw, str(path), lineno)
 
 
-def surrogate_problem(value: Any) -> str | None:
-    """Where parsed JSON holds a lone UTF-16 surrogate (``"\\ud800"``), which is not a character.
-
-    Python's JSON parser accepts such escapes and returns text that cannot be encoded (as UTF-8,
-    into a cache key, a database, a prompt); the caller refuses it instead. Iterative: any depth.
-    """
-    stack: list[tuple[str, Any]] = [("", value)]
-    while stack:
-        where, v = stack.pop()
-        if isinstance(v, dict):
-            for k, x in v.items():
-                if isinstance(k, str) and _has_surrogate(k):
-                    return f"a key of {where or 'the record'} holds a lone surrogate {_first_surrogate(k)}"
-                stack.append((f"{where}.{k}" if where else str(k), x))
-        elif isinstance(v, list):
-            stack.extend((f"{where}[{i}]", x) for i, x in enumerate(v))
-        elif isinstance(v, str) and _has_surrogate(v):
-            return f"{where or 'the value'}: holds a lone surrogate {_first_surrogate(v)}"
-    return None
-
-
-def _has_surrogate(text: str) -> bool:
-    if text.isascii():
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-def _first_surrogate(text: str) -> str:
-    char = next(c for c in text if "\ud800" <= c <= "\udfff")
-    return f"(\\u{ord(char):04x}), which is not a character: the text is not valid Unicode"
-
-
 def parse_json(text: str, path: str, line: int | None = None) -> Any:
-    """``json.loads(text)`` where every way it can fail is an InputError naming file and line."""
+    """JSON read strictly (:func:`judge.jsontext.loads`): every way it can fail is an InputError naming file and line."""
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
+        return jsontext.loads(text)
+    except json.JSONDecodeError as exc:  # syntax, or JSONTextError: JSON the judges cannot take
         where = line if line is not None else exc.lineno
-        raise InputError(f"invalid JSON ({exc.msg} at column {exc.colno})", path=path, line=where) from None
-    except RecursionError:
-        raise InputError("invalid JSON (nested too deeply)", path=path, line=line) from None
-    except ValueError as exc:  # an integer over Python's 4300-digit conversion limit
-        raise InputError(f"invalid JSON ({str(exc).split(';')[0]})", path=path, line=line) from None
-    if _SURROGATE_ESCAPE.search(text):
-        problem = surrogate_problem(value)
-        if problem:
-            raise InputError(problem, path=path, line=line)
-    return value
+        problem = exc.msg if isinstance(exc, jsontext.JSONTextError) else f"invalid JSON ({exc.msg}"
+        problem += f" at column {exc.colno}" + (")" if problem.startswith("invalid JSON (") else "")
+        raise InputError(problem, path=path, line=where) from None
 
 
 def read_json_document(path: str | Path) -> Any:

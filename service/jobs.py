@@ -32,7 +32,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -44,7 +44,6 @@ from judge.models import Verdict
 from judge.rubrics import load_rubric
 from judge.scoring import tasks_for
 from judge.store import Store
-from service import jsontext
 from service.telemetry import Metrics
 
 log = logging.getLogger("judge.service.jobs")
@@ -207,36 +206,6 @@ def resolve_server_path(data_dir: Path, path: str, what: str) -> Path:
     return resolved
 
 
-def _text_lines(fh: BinaryIO) -> Iterator[tuple[int, bytes]]:
-    """``(line number, bytes)`` split as a text-mode file splits them (``\n``, ``\r\n`` and ``\r``),
-    so the numbers agree with the reader's (0x0D never occurs inside a UTF-8 sequence)."""
-    lineno = 0
-    for raw in fh:
-        body = raw[:-1] if raw.endswith(b"\n") else raw
-        body = body[:-1] if body.endswith(b"\r") else body
-        for part in body.split(b"\r"):
-            lineno += 1
-            yield lineno, part
-
-
-def check_text(path: Path, name: str) -> None:
-    """Every line of a JSONL file is UTF-8 JSON the service accepts (:mod:`service.jsontext`).
-
-    Raises InputError naming the caller's file ``name`` and the line. Run before the file is
-    read as records, so a job whose bytes the judges cannot take is refused at submission.
-    """
-    with open(path, "rb") as fh:
-        for lineno, raw in _text_lines(fh):
-            if not raw.strip():
-                continue
-            try:
-                jsontext.loads(raw, sniff=lineno == 1)  # a UTF-16 or UTF-32 file shows on its first line
-            except jsontext.JSONTextError as exc:
-                raise InputError(exc.msg, path=name, line=lineno) from None
-            except ValueError:
-                pass  # invalid JSON syntax: the reader says so, in its own words
-
-
 def validate_job(job: NewJob, split: str | None) -> int:
     """Read and validate the job's files; returns its (item, model) pair count.
 
@@ -244,9 +213,6 @@ def validate_job(job: NewJob, split: str | None) -> int:
     """
     names = {str(job.benchmark_path): job.benchmark_name}
     names.update({str(p): n for p, n in zip(job.prediction_paths, job.prediction_names, strict=True)})
-    for path, name in zip([job.benchmark_path, *job.prediction_paths], [job.benchmark_name, *job.prediction_names],
-                          strict=True):
-        check_text(path, name)
     try:
         items, preds = load_inputs(job.benchmark_path, job.prediction_paths, split)
     except InputError as exc:

@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 from _service_fakes import SAMPLE, FakeBackend, running, wait_until
 
+from judge.jsontext import JSONTextError, loads
 from judge.limits import MAX_CANDIDATE_CHARS, MAX_JSON_DEPTH
 from judge.models import Case, Judgment
 from judge.rubrics import Rubric, load_rubric
 from judge.scoring import Task
 from service import engine as engine_module
 from service.engine import LIGHT_CHARS, ScoringEngine
-from service.jsontext import JSONTextError, loads
 from service.middleware import BodyLimitMiddleware
 from service.telemetry import Metrics
 
@@ -351,7 +351,7 @@ BAD_UPLOADS = {
         "preds.jsonl:1: \\udfff"),
     "surrogate after a carriage return": (
         GOOD_BENCH, [("cr.jsonl", (GOOD_PRED + "\r" + _pred(SECOND_ID, "x").replace('"x"', '"\\ud800"')
-                                   + "\r\n").encode())], "cr.jsonl:2: \\ud800"),
+                                   + "\r\n").encode())], "cr.jsonl:1: invalid JSON"),  # CR alone ends no line
     "a line nested 100,000 deep": (
         GOOD_BENCH, [("deep.jsonl", (GOOD_PRED + "\n" + '{"id": ' + _DEEP + "}\n").encode())],
         "deep.jsonl:2: nested deeper than 32 levels"),
