@@ -13,6 +13,7 @@ never reads ``/dev/zero`` forever.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import os
@@ -57,6 +58,10 @@ def describe_validation_error(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+_UNICODE_BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
+    (codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"),
+)
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
     (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -89,17 +94,21 @@ def open_input(path: str | Path) -> IO[bytes]:
 def _decode(raw: bytes, path: str, first_line: int = 1) -> str:
     """``raw`` (one line, or a whole file from ``first_line``) as UTF-8 text, or an InputError
     that names the line and says what the bytes look like."""
+    if first_line == 1:
+        for bom, name in _UNICODE_BOMS:
+            if raw.startswith(bom):
+                raise InputError(f"the file is {name} text (byte-order mark): save it as UTF-8", path=path, line=1)
     nul = raw.find(b"\x00")
-    if 0 <= nul and not (first_line == 1 and nul < 4):  # a NUL in the first bytes: UTF-16/32, said below
-        raise _byte_error(raw, nul, first_line, path, "NUL byte", "a binary file, or UTF-16/UTF-32 text?")
     try:
-        return jsontext.decode(raw, sniff=first_line == 1)
-    except jsontext.JSONTextError as exc:
-        if first_line == 1 and exc.pos == 0 and not exc.msg.startswith("not UTF-8"):
-            raise InputError(exc.msg.replace("send UTF-8", "save it as UTF-8"), path=path, line=1) from None
-        what = f"not UTF-8 text (byte 0x{raw[exc.pos]:02x})"
-        hint = "a binary file, or text in another encoding such as Latin-1?"
-        raise _byte_error(raw, exc.pos, first_line, path, what, hint) from None
+        text = raw.decode("utf-8-sig" if first_line == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        if not 0 <= nul < exc.start:
+            what = f"not UTF-8 text (byte 0x{raw[exc.start]:02x})"
+            hint = "a binary file, or text in another encoding such as Latin-1?"
+            raise _byte_error(raw, exc.start, first_line, path, what, hint) from None
+    if nul >= 0:
+        raise _byte_error(raw, nul, first_line, path, "NUL byte", "a binary file, or UTF-16/UTF-32 text?")
+    return text
 
 
 def _byte_error(raw: bytes, pos: int, first_line: int, path: str, what: str, hint: str) -> InputError:

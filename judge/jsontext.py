@@ -104,10 +104,31 @@ def _crossing(text: str, limit: int) -> int:
     return 0
 
 
-def _lone_surrogate(value: Any) -> str | None:
-    """The first lone surrogate in the strings of a parsed value, or None."""
+def _lone_surrogate(value: Any) -> tuple[str, str] | None:
+    """``(where, surrogate)`` of the first lone UTF-16 surrogate in a parsed value's keys or strings, or None.
+
+    ``where`` names the field (``prediction``, ``options.B[0]``, ``a key of the record``). Iterative: any depth.
+    """
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        where, v = stack.pop()
+        if isinstance(v, dict):
+            for k, x in v.items():
+                if isinstance(k, str) and (char := _surrogate_in(k)):
+                    return f"a key of {where or 'the record'}", char
+                stack.append((f"{where}.{k}" if where else str(k), x))
+        elif isinstance(v, list):
+            stack.extend((f"{where}[{i}]", x) for i, x in enumerate(v))
+        elif isinstance(v, str) and (char := _surrogate_in(v)):
+            return where or "the value", char
+    return None
+
+
+def _surrogate_in(text: str) -> str | None:
+    if text.isascii():
+        return None
     try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
+        text.encode("utf-8")
     except UnicodeEncodeError as exc:
         return str(exc.object[exc.start])
     return None
@@ -152,10 +173,13 @@ def loads(data: bytes | str, sniff: bool = True) -> Any:
     if _SURROGATE_ESCAPE.search(text) is not None:  # only escapes can make a surrogate in decoded UTF-8
         lone = _lone_surrogate(value)
         if lone is not None:
-            escape = f"\\u{ord(lone):04x}"
+            where, char = lone
+            escape = f"\\u{ord(char):04x}"
             found = re.search(re.escape(escape), text, re.IGNORECASE)
+            holds = "holds" if where.startswith("a key") else ": holds"
             raise JSONTextError(
-                f"{escape} is half of a UTF-16 surrogate pair, not a character; send the whole character",
+                f"{where}{' ' if holds == 'holds' else ''}{holds} a lone surrogate ({escape}), half of a UTF-16 "
+                "surrogate pair and not a character; send the whole character",
                 text, found.start() if found else 0,
             )
     return value

@@ -249,9 +249,9 @@ BAD_BODIES = {
     "utf-16-le": (json.dumps(Q).encode("utf-16-le"), "UTF-16 or UTF-32"),
     "utf-16-be": (json.dumps(QZ, ensure_ascii=False).encode("utf-16-be"), "UTF-16 or UTF-32"),
     "utf-32": (json.dumps(Q).encode("utf-32"), "the text is UTF-32"),
-    "lone high surrogate": (b'{"question": "Q?", "reference": "red", "candidate": "\\ud800"}', "\\ud800 is half"),
+    "lone high surrogate": (b'{"question": "Q?", "reference": "red", "candidate": "\\ud800"}', "candidate: holds a lone surrogate (\\ud800)"),
     "lone low surrogate zh": ('{"question": "颜色？\\udc00", "reference": "红", "candidate": "红"}'.encode(), "\\udc00"),
-    "reversed pair": (b'{"question": "Q?", "reference": "red", "candidate": "\\udc00\\ud800"}', "is half"),
+    "reversed pair": (b'{"question": "Q?", "reference": "red", "candidate": "\\udc00\\ud800"}', "holds a lone surrogate"),
     "surrogate in reference list": (b'{"question": "Q", "reference": ["red", "\\uDBFF"], "candidate": "red"}', "\\udbff"),
     "surrogate in options": (b'{"question": "Q", "options": {"A": "\\ud800", "B": "b"}, "answer": "A", "candidate": "A"}',
                              "\\ud800"),
@@ -339,16 +339,16 @@ BAD_UPLOADS = {
     "gbk predictions line 3": (
         GOOD_BENCH, [("preds.jsonl", (GOOD_PRED + "\n" + _pred(SECOND_ID, "A") + "\n" + _pred(SECOND_ID, "答案是B", "n")
                                       + "\n").encode("gbk"))], "preds.jsonl:3: not UTF-8"),
-    "utf-16 benchmark": ((BENCH_LINES[0] + "\n").encode("utf-16"), None, "bench.jsonl:1: the text is UTF-16"),
+    "utf-16 benchmark": ((BENCH_LINES[0] + "\n").encode("utf-16"), None, "bench.jsonl:1: the file is UTF-16 text"),
     "utf-16-le predictions": (GOOD_BENCH, [("p.jsonl", (GOOD_PRED + "\n").encode("utf-16-le"))],
-                              "p.jsonl:1: the text looks like UTF-16 or UTF-32"),
-    "utf-32 benchmark": ((BENCH_LINES[0] + "\n").encode("utf-32"), None, "bench.jsonl:1: the text is UTF-32"),
+                              "p.jsonl:1: NUL byte"),
+    "utf-32 benchmark": ((BENCH_LINES[0] + "\n").encode("utf-32"), None, "bench.jsonl:1: the file is UTF-32 text"),
     "lone surrogate in a prediction": (
         GOOD_BENCH, [("preds.jsonl", (GOOD_PRED + "\n" + _pred(SECOND_ID, "x") .replace('"x"', '"B \\ud800"')
-                                      + "\n").encode())], "preds.jsonl:2: \\ud800 is half"),
+                                      + "\n").encode())], "preds.jsonl:2: prediction: holds a lone surrogate (\\ud800)"),
     "lone surrogate in a chinese prediction": (
         GOOD_BENCH, [("preds.jsonl", (_pred(FIRST_ID, "答案是Bx").replace("x", "\\udfff") + "\n").encode())],
-        "preds.jsonl:1: \\udfff"),
+        "preds.jsonl:1: prediction: holds a lone surrogate (\\udfff)"),
     "surrogate after a carriage return": (
         GOOD_BENCH, [("cr.jsonl", (GOOD_PRED + "\r" + _pred(SECOND_ID, "x").replace('"x"', '"\\ud800"')
                                    + "\r\n").encode())], "cr.jsonl:1: invalid JSON"),  # CR alone ends no line
