@@ -94,6 +94,14 @@ Letter = Annotated[str, Field(pattern=OPTION_LETTER)]
 OpenQuestionType = Literal["judgment", "fill_blank", "short_answer"]
 
 
+def _keys_by_name(schema: dict[str, Any]) -> None:
+    """A dict with constrained keys as ``propertyNames`` + ``additionalProperties`` (pydantic writes
+    ``patternProperties``, which leaves other keys unconstrained and which client generators cannot map)."""
+    ((pattern, values),) = schema.pop("patternProperties").items()
+    schema["propertyNames"] = {"pattern": pattern}
+    schema["additionalProperties"] = values
+
+
 def _none_only(message: str) -> Any:
     """A field of the other kind of item: absent or null (old clients send null), else a 422 with ``message``."""
 
@@ -184,7 +192,7 @@ class McqItem(_ItemFields):
 
     question_type: Literal["mcq"] | None = Field(default=None, description="`mcq` (the default when `options` is given).")
     options: Annotated[dict[Letter, OptionText], Field(min_length=2, max_length=MAX_OPTIONS)] = Field(
-        json_schema_extra={"additionalProperties": False},
+        json_schema_extra=_keys_by_name,
         description=f"Option letter (A-Z) -> option text (at most {MAX_OPTION_CHARS:,} characters).",
     )
     answer: (

@@ -424,6 +424,9 @@ def test_the_document_describes_this_server(tmp_path, keys):
                 assert list(response["content"]) == ["application/json"], (method, path, code)
     assert ("securitySchemes" in spec["components"]) == (keys is not None)
     assert "HTTPValidationError" not in json.dumps(spec)  # every 422 is the service's own ValidationErrorResponse
+    assert "patternProperties" not in json.dumps(spec)  # client generators drop them: MCQ options would vanish
+    options = spec["components"]["schemas"]["McqItem"]["properties"]["options"]
+    assert options["propertyNames"] == {"pattern": "^[A-Z]$"} and options["additionalProperties"]["type"] == "string"
     batch = spec["components"]["schemas"]["ScoreBatchRequest"]["properties"]["items"]
     assert batch["maxItems"] == 5
     body = ops[("POST", "/score")]["requestBody"]["content"]["application/json"]["schema"]
