@@ -235,11 +235,11 @@ def in_process(bodies: list[dict[str, Any]], backend: str, api_base: str | None,
     from judge.rubrics import load_rubric
     from judge.scoring import Scorer, Task
     from judge.store import Store
-    from service.schemas import ScoreItem
+    from service.schemas import parse_item
 
     tasks = []
     for b in bodies:
-        item = ScoreItem(**b)
+        item = parse_item(b)
         tasks.append(Task(b["id"], "request", item.to_case(), item.gold_letters()))
     opts = {"api_base": api_base, "api_key": "none"} if api_base else {}
     store = Store.open(db)

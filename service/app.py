@@ -37,6 +37,7 @@ from service.deps import AuthDep, Policy, csv_values
 from service.engine import ScoringEngine
 from service.jobs import JobRunner
 from service.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from service.openapi import install as install_openapi
 from service.routes import health, jobs, metrics, rubrics, score
 from service.telemetry import Metrics
 
@@ -122,6 +123,7 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics_registry
     handlers.install(app)
+    install_openapi(app, settings, keys=bool(csv_values(settings.api_keys)))
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     origins = csv_values(settings.cors_origins)
     if origins:

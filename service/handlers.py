@@ -7,6 +7,8 @@ ever puts a stack trace in a response.
 
 from __future__ import annotations
 
+import json
+import re
 import reprlib
 from collections.abc import Sequence
 from typing import Any
@@ -16,10 +18,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from judge.errors import BackendError, InputError, JudgeError, RubricError, StoreError
 from service.engine import EngineBusy
-from service.schemas import DISCRIMINATOR_TAGS
+from service.schemas import DISCRIMINATOR_TAGS, PATTERN_PROBLEMS
 
 MAX_LISTED = 20
 MAX_DETAIL_CHARS = 2_000
@@ -35,8 +38,20 @@ def _rid(request: Request) -> str | None:
     return str(rid) if rid else None
 
 
-def _field(loc: Sequence[Any]) -> str:
-    parts = [str(p) for p in loc if p not in DISCRIMINATOR_TAGS]
+_UNION_MEMBER = re.compile(r"^(?:constrained-)?(?:str|int|float|bool|bytes|none)$|^[a-z-]+\[.*\]$|^\[key\]$")
+"""How pydantic names the member of a union (``constrained-str``, ``list[str]``) or a dict's key (``[key]``)
+in an error's location."""
+
+
+def _field(loc: Sequence[Any], user_key_last: bool = False) -> str:
+    """``body.items.3.candidate``: the location without discriminator tags and union member names
+    (except a last part that is the client's own key, as in an unknown field)."""
+    parts = [
+        str(p) for i, p in enumerate(loc)
+        if p not in DISCRIMINATOR_TAGS and not (
+            isinstance(p, str) and _UNION_MEMBER.match(p) and not (user_key_last and i == len(loc) - 1)
+        )
+    ]
     return ".".join(parts) or "request"
 
 
@@ -54,6 +69,8 @@ def _problem(error: dict[str, Any]) -> str:
         return "field required"
     if kind == "literal_error" or kind == "enum":
         return f"{msg}, got {_short_repr.repr(error.get('input'))}"
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") in PATTERN_PROBLEMS:
+        return f"{PATTERN_PROBLEMS[ctx['pattern']]}, got {_short_repr.repr(error.get('input'))}"
     return msg.removeprefix("Value error, ")
 
 
@@ -67,7 +84,8 @@ def describe_errors(errors: Sequence[dict[str, Any]]) -> tuple[str, list[dict[st
         problem = _problem(e)
         if len(problem) > MAX_PROBLEM_CHARS:
             problem = f"{problem[:MAX_PROBLEM_CHARS]}..."
-        listed.append({"field": _field(loc)[:MAX_PROBLEM_CHARS], "problem": problem})
+        field = _field(loc, user_key_last=e.get("type") == "extra_forbidden")
+        listed.append({"field": field[:MAX_PROBLEM_CHARS], "problem": problem})
     text = "; ".join(f"{x['field']}: {x['problem']}" for x in listed[:MAX_LISTED])
     if len(listed) > MAX_LISTED:
         text += f"; and {len(listed) - MAX_LISTED} more"
@@ -78,6 +96,19 @@ def request_validation_error(exc: ValidationError, prefix: str = "body") -> Requ
     """A pydantic error on a hand-parsed body, as FastAPI's own (locations prefixed)."""
     errors = [{**e, "loc": (prefix, *e["loc"])} for e in exc.errors(include_url=False)]
     return RequestValidationError(errors)
+
+
+def field_error(*loc: str | int, problem: str, kind: str = "value_error") -> RequestValidationError:
+    """A 422 naming one field of a hand-parsed request (``field_error("body", "benchmark", problem=...)``),
+    listed in ``errors`` like every other field problem."""
+    return RequestValidationError([{"type": kind, "loc": loc, "msg": problem, "input": None}])
+
+
+def json_error(exc: json.JSONDecodeError) -> RequestValidationError:
+    """A hand-parsed JSON body that is not JSON, reported as FastAPI reports a declared body's."""
+    return RequestValidationError(
+        [{"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error", "ctx": {"error": exc.msg}}]
+    )
 
 
 def error_response(request: Request, status: int, detail: str, headers: dict[str, str] | None = None,
@@ -94,10 +125,25 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, 422, text, errors=listed)
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route answers at this path (Starlette's 405 names only the first matching
+    route's methods). Asked of the routes themselves, so included routers count too."""
+    routes = request.app.router.routes
+    return ", ".join(
+        m for m in _METHODS if any(r.matches({**request.scope, "method": m})[0] is Match.FULL for r in routes)
+    )
+
+
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    return error_response(request, exc.status_code, detail, headers=getattr(exc, "headers", None))
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": allowed_methods(request)}
+    return error_response(request, exc.status_code, detail, headers=headers)
 
 
 async def _judge(request: Request, exc: Exception) -> JSONResponse:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -10,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 
 from judge.errors import BackendError
@@ -72,6 +78,9 @@ def make_settings(tmp_path: Any, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+KEY = "process-test-key"
+"""The API key of a ``judge serve`` started by :func:`judge_serve` (unless ``JUDGE_API_KEYS`` is passed)."""
+START_TIMEOUT = 45.0
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "examples" / "medlesion_sample"
 
@@ -99,3 +108,44 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, every: float
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s (last value {value!r})")
         time.sleep(every)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def judge_serve(data_dir: Path, *args: str, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Start ``judge serve`` and wait for /healthz; always stop it (SIGTERM, then SIGKILL)."""
+    port = _free_port()
+    log_path = data_dir.parent / f"serve-{port}.log"
+    full_env = {**os.environ, "JUDGE_DATA_DIR": str(data_dir), "JUDGE_API_KEYS": KEY, **env}
+    cmd = [sys.executable, "-m", "judge.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+           "--log-level", "warning", *args]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"judge serve exited with {proc.returncode}:\n{log_path.read_text()}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"judge serve did not answer in {START_TIMEOUT} s:\n{log_path.read_text()}")
+            time.sleep(0.1)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)

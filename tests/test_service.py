@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import subprocess
 import sys
@@ -134,18 +135,30 @@ def test_verdicts_are_recorded_as_runs_in_the_store(tmp_path):
         (b'{"question": "Q", "reference": "a", ', "body", "invalid JSON"),
         ({"question": "Q", "reference": "a"}, "body.candidate", "field required"),
         ({"reference": "a", "candidate": "a"}, "body.question", "field required"),
-        ({"question": "Q", "candidate": "a"}, "body", "`reference` is required"),
+        ({"question": "Q", "candidate": "a"}, "body.reference", "field required"),
         ({**Q, "candidate": 3}, "body.candidate", "valid string"),
         ({**Q, "reference": {"a": 1}}, "body.reference", ""),
         ({**Q, "ability": "dermatology"}, "body.ability", "got 'dermatology'"),
         ({**Q, "colour": "pink"}, "body.colour", "unknown field"),
-        ({**MCQ, "answer": "C"}, "body", "must name option letters"),
-        ({**MCQ, "answer": None}, "body", "needs `answer`"),
-        ({**Q, "options": {"A": "x", "BB": "y"}}, "body.options", "single letters"),
+        ({**MCQ, "answer": "C"}, "body.answer", "names C, which is not among the options A, B"),
+        ({**MCQ, "answer": ["A", "D", "C"]}, "body.answer", "names C, D, which are"),
+        ({**MCQ, "answer": None}, "body.answer", "valid string"),
+        ({k: v for k, v in MCQ.items() if k != "answer"}, "body.answer", "field required"),
+        ({**MCQ, "question_type": "short_answer"}, "body.options", "`options` makes an item mcq"),
+        ({**Q, "answer": "pink"}, "body.answer", "give the reference of an open-ended item in `reference`"),
+        ({**Q, "question_type": "mcq"}, "body.options", "field required"),
+        ({**MCQ, "reference": "B"}, "body.reference", "not `reference`"),
+        ({**Q, "options": {"A": "x", "BB": "y"}}, "body.options.BB", "single upper-case letters"),
+        ({**MCQ, "options": {"a": "x", "b": "y"}, "answer": "A"}, "body.options.a", "single upper-case letters"),
+        ({**MCQ, "answer": "A and B"}, "body.answer", "separated by commas"),
+        ({**MCQ, "answer": "b"}, "body.answer", "upper-case option letters"),
+        ({**Q, "reference": " \u3000\n"}, "body.reference", "something besides whitespace"),
+        ({**Q, "reference": ["pink", "\x1f "]}, "body.reference.1", "something besides whitespace"),
+        ({**Q, "rubric": " v3"}, "body.rubric", "not a rubric id"),
         ({"items": []}, "body.items", "at least 1 item"),
         ({"items": [{**Q}, {"question": "Q", "reference": "r"}]}, "body.items.1.candidate", "field required"),
         ([Q], "body", "valid dictionary"),
-        ({"items": [{**Q, "id": "x"}, {**Q, "id": "x"}]}, "body.items", "duplicate id 'x'"),
+        ({"items": [{**Q, "id": "x"}, {**MCQ, "id": "x"}]}, "body.items", "duplicate id 'x'"),
     ],
 )
 def test_invalid_requests_get_a_422_naming_the_field_and_the_problem(tmp_path, body, field, problem):
@@ -155,9 +168,9 @@ def test_invalid_requests_get_a_422_naming_the_field_and_the_problem(tmp_path, b
         else:
             r = client.post("/score", json=body)
     assert r.status_code == 422, r.text
-    detail = r.json()["detail"]
-    assert detail.startswith(field) and problem in detail
-    assert "Traceback" not in r.text
+    listed = r.json()["errors"]
+    assert any(e["field"] == field and problem in e["problem"] for e in listed), listed
+    assert f"{field}: " in r.json()["detail"] and "Traceback" not in r.text
 
 
 def test_a_10_mb_body_is_refused_before_it_is_read(tmp_path):
@@ -389,6 +402,101 @@ def test_openapi_documents_every_endpoint(tmp_path):
             "/rubrics/{version}", "/healthz", "/metrics"} <= set(spec["paths"])
     assert "multipart/form-data" in spec["paths"]["/jobs"]["post"]["requestBody"]["content"]
     assert page.status_code == 200 and "swagger" in page.text.lower()
+
+
+def _operations(spec):
+    return {(m.upper(), p): op for p, ops in spec["paths"].items() for m, op in ops.items()}
+
+
+@pytest.mark.parametrize("keys", [None, "k1,k2"], ids=["open", "keys"])
+def test_the_document_describes_this_server(tmp_path, keys):
+    """Keys or not, batch limit, error bodies, operation ids and links: as this server is configured."""
+    headers = {"Authorization": "Bearer k2"} if keys else {}
+    with running(tmp_path, api_keys=keys, max_batch=5) as client:
+        spec = client.get("/openapi.json", headers=headers).json()
+    ops = _operations(spec)
+    for (method, path), op in ops.items():
+        asks_key = path != "/healthz" and keys is not None
+        assert ("security" in op) == asks_key and ("401" in op["responses"]) == asks_key, (method, path)
+        assert op["operationId"].isidentifier()
+        for code, response in op["responses"].items():
+            if code >= "400":  # every error body is JSON, on text routes too
+                assert list(response["content"]) == ["application/json"], (method, path, code)
+    assert ("securitySchemes" in spec["components"]) == (keys is not None)
+    assert "HTTPValidationError" not in json.dumps(spec)  # every 422 is the service's own ValidationErrorResponse
+    assert "patternProperties" not in json.dumps(spec)  # client generators drop them: MCQ options would vanish
+    options = spec["components"]["schemas"]["McqItem"]["properties"]["options"]
+    assert options["propertyNames"] == {"pattern": "^[A-Z]$"} and options["additionalProperties"]["type"] == "string"
+    batch = spec["components"]["schemas"]["ScoreBatchRequest"]["properties"]["items"]
+    assert batch["maxItems"] == 5
+    body = ops[("POST", "/score")]["requestBody"]["content"]["application/json"]["schema"]
+    assert [ref["$ref"].rsplit("/", 1)[1] for ref in body["oneOf"]] == ["OpenScoreRequest", "McqScoreRequest",
+                                                                         "ScoreBatchRequest"]
+    links = ops[("POST", "/jobs")]["responses"]["202"]["links"]
+    assert {v["operationId"] for v in links.values()} == {"get_job", "get_job_results", "get_job_table"}
+    assert all(v["parameters"] == {"job_id": "$response.body#/id"} for v in links.values())
+
+
+def test_every_example_in_the_document_is_accepted(tmp_path):
+    with running(tmp_path, max_body_bytes=1_000_000) as client:
+        spec = client.get("/openapi.json").json()
+        ops = _operations(spec)
+        score = ops[("POST", "/score")]["requestBody"]["content"]["application/json"]["examples"]
+        answers = {name: client.post("/score", json=ex["value"]) for name, ex in score.items()}
+        upload = ops[("POST", "/jobs")]["requestBody"]["content"]["multipart/form-data"]["examples"]
+        (example,) = upload.values()
+        fields = dict(example["value"])
+        job = client.post("/jobs", files=[("benchmark", ("b.jsonl", fields.pop("benchmark").encode()))], data=fields)
+    assert set(answers) == {"open-ended", "mcq", "batch"}
+    assert all(r.status_code == 200 for r in answers.values()), {k: r.text for k, r in answers.items()}
+    assert answers["mcq"].json()["score"] == 1.0 and answers["batch"].json()["n"] == 2
+    assert job.status_code == 202, job.text
+
+
+def test_bodies_of_older_clients_are_still_accepted(tmp_path):
+    """No `question_type`, or null for the other kind's fields, as clients sent before the union."""
+    bodies = [
+        Q, {**Q, "options": None, "answer": None}, {**Q, "question_type": None, "reference": ["pink", "rose"]},
+        MCQ, {**MCQ, "reference": None}, {**MCQ, "question_type": "mcq", "answer": ["B"]},
+        {**MCQ, "answer": "A, B", "options": {"A": "Papule", "B": "Plaque", "C": "Nodule"}},
+        {"items": [{**Q, "options": None}, {**MCQ, "reference": None}]},
+    ]
+    with running(tmp_path) as client:
+        answers = [client.post("/score", json=body) for body in bodies]
+    assert [r.status_code for r in answers] == [200] * len(bodies), [r.text for r in answers if r.status_code != 200]
+
+
+def test_an_item_without_id_never_takes_the_id_of_another_item(tmp_path):
+    with running(tmp_path) as client:
+        r = client.post("/score", json={"items": [{**Q, "id": "item-1"}, {**Q, "candidate": "red"},
+                                                  {**Q, "id": "item-1+", "candidate": "salmon"}]})
+    assert r.status_code == 200, r.text
+    assert [x["id"] for x in r.json()["results"]] == ["item-1", None, "item-1+"]
+    store = _store(tmp_path)
+    rows = {row["item_id"] for row in store.verdict_rows(r.json()["run_id"])}
+    store.close()
+    assert rows == {"item-1", "item-1+", "item-1++"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [("OPTIONS", "/jobs", "GET, POST"), ("DELETE", "/jobs", "GET, POST"), ("PUT", "/score", "POST"),
+     ("PATCH", "/jobs/0123456789abcdef", "GET"), ("POST", "/rubrics/clinical/v3", "GET"), ("TRACE", "/healthz", "GET")],
+)
+def test_a_405_names_every_method_the_path_answers(tmp_path, method, path, allowed):
+    with running(tmp_path) as client:
+        r = client.request(method, path)
+    assert r.status_code == 405 and r.headers["allow"] == allowed
+
+
+@pytest.mark.parametrize("ctype", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"])
+def test_a_score_body_that_is_not_json_is_a_415(tmp_path, ctype):
+    with running(tmp_path) as client:
+        r = client.post("/score", content=json.dumps(Q).encode(), headers={"content-type": ctype})
+        plus_json = client.post("/score", content=json.dumps(Q).encode(),
+                                headers={"content-type": "application/vnd.api+json"})
+    assert r.status_code == 415 and "application/json" in r.json()["detail"]
+    assert plus_json.status_code == 200
 
 
 # ------------------------------------------------------------------------------ robustness

@@ -218,7 +218,7 @@ def test_metrics_stay_bounded_whatever_methods_and_paths_clients_invent(tmp_path
         ({**QZ, "reference": ["红色斑块" * 50] * 60}, "body.reference", "10000"),
         ({**QZ, "question": "皮损是什么颜色？" * 1300}, "body.question", "10000"),
         ({**Q, "question": "What color? " * 1000}, "body.question", "10000"),
-        ({**MCQZ, "options": {"A": "丘疹" * 501, "B": "斑块"}}, "body.options", "1000"),
+        ({**MCQZ, "options": {"A": "丘疹" * 501, "B": "斑块"}}, "body.options.A", "1000"),
         ({**Q, "id": "病例" * 129}, "body.id", "256"),
         ({**Q, "rubric": "v" * 300}, "body.rubric", "256"),
         ({"items": [Q, {**Q, "id": "x", "candidate": "c" * 50_001}]}, "body.items.1.candidate", "50000"),
@@ -402,7 +402,7 @@ def test_an_accepted_upload_never_fails_later_because_of_its_bytes(tmp_path):
     ("body", "problem"),
     [
         ({"benchmark": "a\x00b.jsonl"}, "body.benchmark: a file path may not contain control characters"),
-        ({"benchmark": "inputs/b.jsonl", "predictions": ["ok.jsonl", "p\x00.jsonl"]}, "body.predictions: a file path"),
+        ({"benchmark": "inputs/b.jsonl", "predictions": ["ok.jsonl", "p\x00.jsonl"]}, "body.predictions.1: a file path"),
         ({"benchmark": "evil\n.jsonl"}, "control characters"),
         ({"benchmark": "x" * 5000 + ".jsonl"}, "not a usable file name"),
         ({"benchmark": "病" * 300 + ".jsonl"}, "not a usable file name"),

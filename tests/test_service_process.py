@@ -9,69 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from _service_fakes import SAMPLE
+from _service_fakes import KEY, SAMPLE, judge_serve
 
 from judge.testing.openai_server import FakeOpenAIServer
 
-KEY = "process-test-key"
 LOCAL_ENV = {"JUDGE_BACKEND": "local", "JUDGE_MAX_BODY_BYTES": "200000", "JUDGE_MAX_BATCH": "16"}
 AUTH = {"Authorization": f"Bearer {KEY}"}
 Q = {"question": "What color is the lesion?", "reference": "pink", "candidate": "salmon pink", "attribute": "color"}
-START_TIMEOUT = 45.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def judge_serve(data_dir: Path, *args: str, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Start ``judge serve`` and wait for /healthz; always stop it (SIGTERM, then SIGKILL)."""
-    port = _free_port()
-    log_path = data_dir.parent / f"serve-{port}.log"
-    full_env = {**os.environ, "JUDGE_DATA_DIR": str(data_dir), "JUDGE_API_KEYS": KEY, **env}
-    cmd = [sys.executable, "-m", "judge.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-           "--log-level", "warning", *args]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, env=full_env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"judge serve exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"judge serve did not answer in {START_TIMEOUT} s:\n{log_path.read_text()}")
-            time.sleep(0.1)
-        yield url, proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
 
 
 def _wait_job(client: httpx.Client, job_id: str, timeout: float = 30.0) -> dict:

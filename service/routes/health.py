@@ -10,7 +10,10 @@ from service.schemas import Health
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=Health, responses={503: {"model": Health}}, summary="Health check")
+@router.get(
+    "/healthz", response_model=Health, summary="Health check", operation_id="healthz",
+    responses={503: {"model": Health, "description": "Degraded: a check failed (see `checks`)."}},
+)
 def healthz(request: Request) -> JSONResponse:
     """200 when the store answers, the scoring and job threads run and the judge keeps up; 503 otherwise.
 

@@ -14,55 +14,111 @@ from starlette.datastructures import UploadFile
 
 from judge.errors import InputError
 from judge.store import Store
+from judge.tables import ScoreTable
 from service import jobs
 from service.db import StorePool
 from service.deps import AuthDep, PolicyDep, PoolDep, RequestIdDep, RunnerDep, SettingsDep, StoreDep
-from service.handlers import request_validation_error
+from service.handlers import field_error, json_error, request_validation_error
 from service.jsontext import StrictJSONRoute
-from service.schemas import (
-    ErrorResponse,
-    JobCreate,
-    JobList,
-    JobProgress,
-    JobStatus,
-    ValidationErrorResponse,
-)
+from service.openapi import AUTH, BODY, STORE, errors
+from service.schemas import MAX_PREDICTION_FILES, JobCreate, JobList, JobProgress, JobStatus
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[AuthDep], route_class=StrictJSONRoute)
 
-MAX_PREDICTION_FILES = 32
+FORM_FIELDS = ("benchmark", "predictions", "split", "rubric", "backend")
+MAX_FORM_FIELDS = 8
+"""Text parts of a multipart body at most (three are used: split, rubric, backend)."""
+_JOB = JobCreate.model_json_schema()["properties"]
+
+
+def _text_part(name: str) -> dict[str, Any]:
+    """A JSON job's optional field as a multipart text part: a form field is absent or text, never null."""
+    prop = {k: v for k, v in _JOB[name].items() if k not in ("anyOf", "default")}
+    (text,) = [m for m in _JOB[name]["anyOf"] if m.get("type") != "null"]
+    return {**text, **prop}
+
+
+_SAMPLE_LINE = (
+    '{"id": "q1", "split": "test", "ability": "attribute_recognition", "question_type": "short_answer", '
+    '"question": "What color is the lesion?", "answer": "pink", "attribute": "color", "model": "model-a", '
+    '"prediction": "salmon pink"}\n'
+)
+UPLOAD: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["benchmark"],
+    "properties": {
+        "benchmark": {
+            "type": "string", "format": "binary",
+            "description": "Benchmark JSONL (UTF-8): one item per line; an item may carry a model's `prediction`.",
+        },
+        "predictions": {
+            "type": "array", "items": {"type": "string", "format": "binary"}, "maxItems": MAX_PREDICTION_FILES,
+            "description": "Prediction JSONL files (UTF-8), one `{id, model, prediction}` per line.",
+        },
+        "split": _text_part("split"),
+        "rubric": _text_part("rubric"),
+        "backend": _text_part("backend"),
+    },
+}
+_JSONL = {"contentType": "application/x-ndjson"}
 _UPLOAD_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
             "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["benchmark"],
-                    "properties": {
-                        "benchmark": {"type": "string", "format": "binary", "description": "Benchmark JSONL."},
-                        "predictions": {
-                            "type": "array", "items": {"type": "string", "format": "binary"},
-                            "description": "Prediction JSONL files ({id, model, prediction} per line).",
-                        },
-                        "split": {"type": "string", "enum": ["val", "test"]},
-                        "rubric": {"type": "string"},
-                        "backend": {"type": "string"},
-                    },
-                }
+                "schema": UPLOAD,
+                "encoding": {"benchmark": _JSONL, "predictions": _JSONL},
+                "examples": {"benchmark with predictions": {
+                    "summary": "A one-item benchmark whose line carries a model's prediction",
+                    "value": {"benchmark": _SAMPLE_LINE, "split": "test"},
+                }},
             },
             "application/json": {"schema": JobCreate.model_json_schema()},
         },
     }
 }
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorResponse, "description": "Missing or wrong API key."},
-    403: {"model": ErrorResponse, "description": "Override not allowed, or a server path outside the data directory."},
-    404: {"model": ErrorResponse, "description": "No such job."},
-    409: {"model": ErrorResponse, "description": "The job has no results yet (or failed)."},
-    413: {"model": ErrorResponse, "description": "Upload over the body limit."},
-    415: {"model": ErrorResponse, "description": "Neither multipart/form-data nor JSON."},
-    422: {"model": ValidationErrorResponse, "description": "Invalid request or file (`file:line: problem`)."},
+_FILE_PROBLEMS = "a file's line that is not a valid record (`name:line: problem`), or a named file that does not exist"
+_READ_LINKS = {
+    "job": ("get_job", "The job's state and progress."),
+    "results": ("get_job_results", "Its per-item verdicts, once complete."),
+    "table": ("get_job_table", "Its per-ability table, once complete."),
+}
+
+
+def _links(id_at: str) -> dict[str, Any]:
+    """OpenAPI links from an answer carrying a job id (at JSON pointer ``id_at``) to the job's read operations."""
+    return {name: {"operationId": op, "parameters": {"job_id": f"$response.body#{id_at}"}, "description": text}
+            for name, (op, text) in _READ_LINKS.items()}
+
+
+READ_ERRORS = errors(AUTH, STORE, {404: "No job with this id."})
+RESULT_ERRORS = errors(AUTH, STORE, {
+    404: "No job with this id.",
+    409: "The job has no results yet (queued or running) or failed (the reason is in `detail`).",
+    422: "Unknown `format`.",
+})
+CREATE_ERRORS = errors(AUTH, BODY, STORE, {
+    400: "The multipart body cannot be parsed, or has more parts than allowed "
+         f"({MAX_PREDICTION_FILES + 1} files, {MAX_FORM_FIELDS} text fields).",
+    403: "Override not allowed, or a server path outside the data directory.",
+    413: "Upload over the body limit (JUDGE_MAX_BODY_BYTES).",
+    415: "Neither multipart/form-data nor JSON.",
+    422: f"Invalid request, or {_FILE_PROBLEMS}: nothing is queued.",
+})
+_TEXT = {"schema": {"type": "string"}}
+RESULTS_200: dict[str, Any] = {
+    "description": "JSON lines (`format=jsonl`, one verdict per line) or CSV (`format=csv`).",
+    "content": {"application/x-ndjson": _TEXT, "text/csv": _TEXT},
+}
+TABLE_200: dict[str, Any] = {
+    "model": ScoreTable, "description": "The table as JSON (`format=json`), Markdown or CSV.",
+    "content": {"text/markdown": _TEXT, "text/csv": _TEXT},
+}
+CREATE_ERRORS[202] = {
+    "description": "Queued: the job's state, with its URL in Location.",
+    "headers": {"Location": {"description": "`/jobs/<id>`", "schema": {"type": "string"}, "required": True}},
+    "links": _links("/id"),
 }
 
 
@@ -89,12 +145,12 @@ def _parse_form(form: Any) -> tuple[JobCreate, tuple[UploadFile, list[UploadFile
     bench = form.get("benchmark")
     preds = form.getlist("predictions")
     if not isinstance(bench, UploadFile):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "body.benchmark: a file is required (multipart field `benchmark`)")
+        raise field_error("body", "benchmark", problem="a file is required (multipart field `benchmark`)")
     if not all(isinstance(p, UploadFile) for p in preds):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "body.predictions: each `predictions` part must be a file")
-    unknown = sorted(set(form.keys()) - {"benchmark", "predictions", "split", "rubric", "backend"})
+        raise field_error("body", "predictions", problem="each `predictions` part must be a file")
+    unknown = sorted(set(form.keys()) - set(FORM_FIELDS))
     if unknown:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"body.{unknown[0]}: unknown field")
+        raise field_error("body", unknown[0], problem="unknown field", kind="extra_forbidden")
     fields: dict[str, Any] = {k: v for k, v in form.items() if k in ("split", "rubric", "backend") and isinstance(v, str)}
     try:
         options = JobCreate.model_validate({"benchmark": bench.filename or "benchmark.jsonl", **fields})
@@ -144,15 +200,16 @@ def _create(
     return record
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, responses=ERRORS, openapi_extra=_UPLOAD_DOC,
-             summary="Score a whole benchmark in the background")
+@router.post("", status_code=status.HTTP_202_ACCEPTED, responses=CREATE_ERRORS, openapi_extra=_UPLOAD_DOC,
+             summary="Score a whole benchmark in the background", operation_id="create_job")
 async def create_job(
     request: Request, response: Response, settings: SettingsDep, policy: PolicyDep, pool: PoolDep,
     runner: RunnerDep, rid: RequestIdDep,
 ) -> JobStatus:
     """Upload a benchmark JSONL and prediction JSONL files (multipart: `benchmark`, `predictions`...),
     or send JSON naming files under the server's data directory. The files are validated first:
-    a bad line fails the request with 422 `file:line: problem` and nothing is queued.
+    a bad line fails the request with 422 `file:line: problem` and nothing is queued (what a
+    file's lines must hold is beyond the schema: see the README's file formats).
     """
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in ("multipart/form-data", "application/json"):
@@ -160,7 +217,7 @@ async def create_job(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
             "send multipart/form-data (file uploads) or application/json (files under the data directory)",
         )
-    form = await request.form(max_files=MAX_PREDICTION_FILES + 1, max_fields=8) if ctype.startswith("multipart") else None
+    form = await request.form(max_files=MAX_PREDICTION_FILES + 1, max_fields=MAX_FORM_FIELDS) if ctype.startswith("multipart") else None
     try:
         uploads: tuple[UploadFile, list[UploadFile]] | None = None
         if form is not None:
@@ -168,13 +225,13 @@ async def create_job(
         else:
             try:
                 options = JobCreate.model_validate(await request.json())
-            except ValueError as exc:  # ValidationError is a ValueError too
-                if isinstance(exc, ValidationError):
-                    raise request_validation_error(exc) from None
-                raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"body: invalid JSON ({exc})") from None
+            except ValidationError as exc:
+                raise request_validation_error(exc) from None
+            except json.JSONDecodeError as exc:  # service.jsontext's JSONTextError is one
+                raise json_error(exc) from None
         n_preds = len(uploads[1]) if uploads is not None else len(options.predictions)
         if n_preds > MAX_PREDICTION_FILES:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"body.predictions: at most {MAX_PREDICTION_FILES} files")
+            raise field_error("body", "predictions", problem=f"at most {MAX_PREDICTION_FILES} files")
         rubric = policy.rubric(options.rubric).id
         backend = policy.backend(options.backend)
         try:
@@ -190,13 +247,14 @@ async def create_job(
     return _status(record)
 
 
-@router.get("", responses=ERRORS, summary="Recent jobs")
+@router.get("", responses={**errors(AUTH, STORE, {422: "`limit` out of range."}), 200: {"links": _links("/jobs/0/id")}},
+            summary="Recent jobs", operation_id="list_jobs")
 def list_jobs(store: StoreDep, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> JobList:
     """The newest jobs first."""
     return JobList(jobs=[_status(r) for r in jobs.JobRepo.recent(store, limit)])
 
 
-@router.get("/{job_id}", responses=ERRORS, summary="A job's state and progress")
+@router.get("/{job_id}", responses=READ_ERRORS, summary="A job's state and progress", operation_id="get_job")
 def get_job(job_id: str, store: StoreDep) -> JobStatus:
     """State (queued, running, complete, failed), progress, unscored counts and error."""
     return _status(_get(store, job_id))
@@ -214,7 +272,8 @@ def _finished(store: Store, job_id: str, settings: Any) -> Any:
     return jobs.jobs_root(settings.data_dir) / job_id / jobs.OUT_DIR
 
 
-@router.get("/{job_id}/results", responses=ERRORS, response_class=Response, summary="Per-item verdicts")
+@router.get("/{job_id}/results", responses={**RESULT_ERRORS, 200: RESULTS_200}, response_class=Response,
+            summary="Per-item verdicts", operation_id="get_job_results")
 def job_results(
     job_id: str, store: StoreDep, settings: SettingsDep, format: Literal["jsonl", "csv"] = "jsonl"
 ) -> Response:
@@ -225,7 +284,8 @@ def job_results(
     return FileResponse(out / "verdicts.jsonl", media_type="application/x-ndjson", filename=f"{job_id}-verdicts.jsonl")
 
 
-@router.get("/{job_id}/table", responses=ERRORS, response_class=Response, summary="Per-ability score table")
+@router.get("/{job_id}/table", responses={**RESULT_ERRORS, 200: TABLE_200}, response_class=Response,
+            summary="Per-ability score table", operation_id="get_job_table")
 def job_table(
     job_id: str, store: StoreDep, settings: SettingsDep, format: Literal["json", "markdown", "csv"] = "json"
 ) -> Response:

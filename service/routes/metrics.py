@@ -6,12 +6,14 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
 from service.deps import AuthDep, EngineDep, MetricsDep
+from service.openapi import AUTH, errors
 from service.telemetry import CONTENT_TYPE
 
 router = APIRouter(tags=["metrics"], dependencies=[AuthDep])
 
 
-@router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
+@router.get("/metrics", response_class=PlainTextResponse, responses=errors(AUTH), summary="Prometheus metrics",
+            operation_id="metrics")
 def metrics(registry: MetricsDep, engine: EngineDep) -> PlainTextResponse:
     """Requests by route and status, latency histogram, verdicts by outcome, cache hits, backend errors,
     and the scoring lanes' load."""

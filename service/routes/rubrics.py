@@ -9,14 +9,11 @@ from fastapi import APIRouter, HTTPException, status
 from judge.errors import RubricError
 from judge.rubrics import Rubric, list_rubrics, load_rubric
 from service.deps import AuthDep, PolicyDep, rubric_id
-from service.schemas import ErrorResponse, RubricDetail, RubricList, RubricSummary
+from service.openapi import AUTH, errors
+from service.schemas import RubricDetail, RubricList, RubricSummary
 
 router = APIRouter(prefix="/rubrics", tags=["rubrics"], dependencies=[AuthDep])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorResponse, "description": "Missing or wrong API key."},
-    404: {"model": ErrorResponse, "description": "No such rubric."},
-}
 
 
 def _summary(r: Rubric, policy: Any) -> dict[str, Any]:
@@ -27,13 +24,14 @@ def _summary(r: Rubric, policy: Any) -> dict[str, Any]:
     }
 
 
-@router.get("", responses=ERRORS, summary="List rubric versions")
+@router.get("", responses=errors(AUTH), summary="List rubric versions", operation_id="list_rubrics")
 def rubrics(policy: PolicyDep) -> RubricList:
     """Every rubric version, with status, sha256 and whether this server lets requests use it."""
     return RubricList(rubrics=[RubricSummary(**_summary(load_rubric(rid), policy)) for rid in list_rubrics()])
 
 
-@router.get("/{version:path}", responses=ERRORS, summary="One rubric version")
+@router.get("/{version:path}", responses=errors(AUTH, {404: "No such rubric."}), summary="One rubric version",
+            operation_id="get_rubric")
 def rubric(version: str, policy: PolicyDep) -> RubricDetail:
     """A rubric by id (`clinical/v3`) or version (`v3`): prompts, criteria and equivalence tables."""
     try:
