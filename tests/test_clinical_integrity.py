@@ -234,6 +234,15 @@ def test_polite_padding_keeps_a_correct_answers_score(question, ref, kw, lang):
         ("What shape is the patch?", "oval", "round, oval, annular, linear, irregular", SHAPE),
         ("斑片是什么形状？", "椭圆形", "圆形、椭圆形、环形、线状、不规则形", ZH | SHAPE),
         ("How are the papules distributed?", "clustered", "scattered, clustered, linear, generalized", SPREAD),
+        # the same list in other clothes: questions, numbering, lines, hedging words, sentences
+        ("What colour is the macule?", "tan", "Tan? Grey? Black? Blue?", COLOR),
+        ("What colour is the macule?", "tan", "1. tan 2. grey 3. black 4. blue", COLOR),
+        ("What colour is the macule?", "tan", "- tan\n- grey\n- black\n- blue", COLOR),
+        ("What colour is the macule?", "tan", "perhaps tan, perhaps grey, perhaps black or blue", COLOR),
+        ("What colour is the macule?", "tan", "It is tan. It is grey. It is black. It is blue.", COLOR),
+        ("斑疹是什么颜色？", "褐色", "可能是褐色，也可能是灰色，也可能是黑色，或者蓝色", ZH | COLOR),
+        ("斑疹是什么颜色？", "褐色", "褐色\n灰色\n黑色\n蓝色", ZH | COLOR),
+        ("How many nodules are there?", "2", "2 or 3 or 4 or 5", COUNT),
     ],
 )
 def test_listing_every_value_scores_0(question, ref, cand, kw):
@@ -304,6 +313,18 @@ def test_a_rejected_or_superseded_reference_scores_0(question, ref, cand, lang):
 )
 def test_a_confirmed_or_current_value_still_counts(question, ref, cand, lang):
     assert score(question, ref, cand, lang=lang, ability="lesion_recognition") == 1.0
+
+
+@pytest.mark.parametrize(
+    ("question", "ref", "cand", "kw"),
+    [
+        ("皮损是否位于右侧？", "否，位于左侧前臂", "不是，皮损位于左侧前臂屈侧，右侧前臂未见异常。", {"qtype": "judgment", "lang": "zh"}),
+        ("斑块位于哪里？", "左肘", "左肘伸侧，右肘未见皮损。", {"lang": "zh", "ability": "location_recognition"}),
+        ("What is the diagnosis?", "psoriasis", "Psoriasis; the nails are not involved.", {"ability": "disease_diagnosis"}),
+    ],
+)
+def test_a_place_stated_here_and_denied_there_is_no_contradiction(question, ref, cand, kw):
+    assert score(question, ref, cand, **kw) == 1.0
 
 
 @pytest.mark.parametrize(

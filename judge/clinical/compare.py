@@ -80,6 +80,10 @@ def _same_value(a: Mention, b: Mention) -> bool:
     return bool(a.ids & b.ids)
 
 
+_PLACED = frozenset({"site", "side", "lesion", "relation", "property"})
+"""Values stated of one place and denied of another ("左侧小腿胫前，右侧小腿未见异常", "papules on the
+left, none on the right"): stating and denying one of these is no contradiction."""
+
 MAX_VALUES = 256
 """An answer stating more different values of one kind than this (sizes, colours, sites ...) offers
 every value: a hedge, whatever the reference. It also bounds the work per reference part."""
@@ -346,7 +350,7 @@ class Comparer:
                 part.credit, part.status = 0.0, "contradicted"
                 part.note = f"asserts both '{best_m.text}' and its opposite '{opposite.text}'"
                 return
-            if denied is not None and why != "negated opposite" and _same(denied, best_m):
+            if denied is not None and why != "negated opposite" and rm.cat not in _PLACED and _same(denied, best_m):
                 # "psoriasis ... on reflection eczema, not psoriasis": a retraction, or a self-contradiction
                 part.credit, part.status = 0.0, "contradicted"
                 part.note = f"states '{best_m.text}' and also denies it ('not {denied.text}')"

@@ -17,8 +17,8 @@ from bisect import bisect_left, bisect_right
 from itertools import pairwise
 
 from judge.clinical.lexicon import Lexicon
-from judge.clinical.mentions import Analysis, Mention
-from judge.clinical.text import HARD_BREAKS
+from judge.clinical.mentions import STOPWORDS, Analysis, Mention
+from judge.clinical.text import HARD_BREAKS, Token
 
 
 def _distinct(lex: Lexicon, cat: str, mentions: list[Mention]) -> list[Mention]:
@@ -181,13 +181,17 @@ def _or_alternatives(a: Analysis, cat: str, lex: Lexicon) -> list[Mention]:
     return _distinct(lex, cat, best)
 
 
-_GLUE = frozenset({"and", "or", "plus", "和", "及", "与", "或", "跟"})
+_GLUE = frozenset({"and", "or", "plus", "then", "和", "及", "与", "或", "跟"})
 """Words that join the items of a bare list ("red, pink and brown"; 红色、粉色和褐色)."""
+_MAX_GAP = 6
+"""Tokens between two items of a list at most ("2. red", "maybe red", "it is also red")."""
 
 
 def listed_values(a: Analysis, cat: str, lex: Lexicon) -> list[Mention]:
-    """The distinct values of the longest bare list of ``cat`` values - items joined by nothing but
-    commas, slashes, "and" / "or" (``red, pink, brown, black``; 1 mm, 5 mm, 1 cm) - computed once."""
+    """The distinct values of the longest bare list of ``cat`` values (computed once per analysis
+    and category). Items are joined by nothing but punctuation, line breaks, numbering, joining
+    words and function words: "red, pink, brown"; "Pink? Red? Brown?"; "1. pink 2. red";
+    "maybe pink, maybe red"; "It is pink. It is red."; 可能是粉红色，也可能是红色; 1 mm, 5 mm, 1 cm."""
     key = ("list", cat)
     hit = a.memo.get(key)
     if hit is None:
@@ -199,13 +203,14 @@ def _listed_values(a: Analysis, cat: str, lex: Lexicon) -> list[Mention]:
     ms = [m for m in a.by_cat.get(cat, []) if not m.neg and not m.diff]
     if len(ms) < 3:
         return []
+    cued = bytearray(len(a.toks))
+    for c in a.cues:
+        cued[c.start : c.end] = b"\x01" * (c.end - c.start)
     best: list[Mention] = []
     run: list[Mention] = [ms[0]]
     for prev, m in pairwise(ms):
-        gap = a.toks[prev.end : m.start]
-        if len(gap) <= 3 and all(
-            (t.kind == "p" and t.norm not in HARD_BREAKS) or t.norm in _GLUE for t in gap
-        ):
+        gap = range(prev.end, m.start)
+        if len(gap) <= _MAX_GAP and all(_glue(a.toks[i], cued[i]) for i in gap):
             run.append(m)
             continue
         if len(run) > len(best):
@@ -214,6 +219,10 @@ def _listed_values(a: Analysis, cat: str, lex: Lexicon) -> list[Mention]:
     if len(run) > len(best):
         best = run
     return _distinct(lex, cat, best) if len(best) >= 3 else []
+
+
+def _glue(t: Token, cued: int) -> bool:
+    return t.kind in ("p", "n") or bool(cued) or t.norm in _GLUE or t.norm in STOPWORDS
 
 
 def distinct_mentions(lex: Lexicon, cat: str, mentions: list[Mention]) -> list[Mention]:
