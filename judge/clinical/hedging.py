@@ -29,6 +29,7 @@ def _distinct(lex: Lexicon, cat: str, mentions: list[Mention]) -> list[Mention]:
     owner: dict[str, int] = {}  # id -> kept answer holding it
     below: dict[str, int] = {}  # ancestor id -> a kept answer beneath it
     sized: list[tuple[float, float]] = []
+    above: dict[frozenset[str], set[str]] = {}  # ids -> their ancestors (a long answer repeats its values)
     for m in mentions:
         if m.cat in ("size",) and m.rng is not None:
             if any(r[0] <= m.rng[1] and m.rng[0] <= r[1] for r in sized[-64:]):
@@ -36,7 +37,9 @@ def _distinct(lex: Lexicon, cat: str, mentions: list[Mention]) -> list[Mention]:
             sized.append(m.rng)
             kept.append(m)
             continue
-        ancestors = {a for i in m.ids for a in _ancestors(lex, cat, i)}
+        ancestors = above.get(m.ids)
+        if ancestors is None:
+            ancestors = above[m.ids] = {a for i in m.ids for a in _ancestors(lex, cat, i)}
         clash = next((owner[i] for i in m.ids if i in owner), None)
         if clash is None:
             clash = next((owner[a] for a in ancestors if a in owner), None)

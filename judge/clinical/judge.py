@@ -182,7 +182,7 @@ def _judge_case(case: Case, rubric: Rubric) -> Outcome:
 
     judgment = judgment_q or any(_polarity(read_reference(r, ct, blank))[0] for r in refs)
     if judgment:
-        sign, both = explicit_polarity(cand)
+        sign, both = _polarity(cand)
         if both:
             return Outcome(0.0, "hedge: answers both yes and no")
         withdrawn = withdrawn_commitment(norm)
@@ -533,23 +533,9 @@ def _infer_polarity(a: Analysis, ctx: _Ctx) -> int:
     q = ctx.question
     if q is None:
         return 0
-    preds = [
-        Part(m.cat, m, required=True)
-        for m in q.mentions
-        if m.cat in PART_CATS
-        and not m.neg
-        and m.cat not in ("relation",)
-        and not (
-            m.cat in ("site", "disease")
-            and all((c := ctx.cmp.lex.get(m.cat, i)) is not None and c.generic for i in m.ids)
-        )
-    ]
-    if not preds or options_in(q, ctx.cmp):
-        return 0  # nothing to affirm, or a choice question ("benign or malignant?") rather than yes/no
-    # what is asked comes last ("Is the border of the white plaque clear?", 斑块边界是否清楚): the
-    # subject's descriptors before it are context, and echoing or contradicting them answers nothing
-    last = max(p.mention.start for p in preds if p.mention is not None)
-    preds = [p for p in preds if p.mention is not None and p.mention.start == last]
+    preds = [Part(m.cat, m, required=True) for m in _asked(q, ctx.cmp)]
+    if not preds:
+        return 0
     votes = set()
     for p in preds:
         ctx.cmp.score_part(p, a, [p])
@@ -562,9 +548,36 @@ def _infer_polarity(a: Analysis, ctx: _Ctx) -> int:
     return 0
 
 
+def _asked(q: Analysis, cmp: Comparer) -> list[Mention]:
+    """The predicate a yes/no question asks about (computed once per question): its last term -
+    "Is the border of the white plaque clear?", 斑块边界是否清楚 - the subject's descriptors before
+    it are context, and echoing or contradicting them answers nothing. None for a choice question
+    ("benign or malignant?") or a question with nothing to affirm."""
+    hit = q.memo.get("asked")
+    if hit is None:
+        terms = [
+            m
+            for m in q.mentions
+            if m.cat in PART_CATS
+            and not m.neg
+            and m.cat not in ("relation",)
+            and not (
+                m.cat in ("site", "disease")
+                and all((c := cmp.lex.get(m.cat, i)) is not None and c.generic for i in m.ids)
+            )
+        ]
+        if not terms or options_in(q, cmp):
+            hit = []
+        else:
+            last = max(m.start for m in terms)
+            hit = [m for m in terms if m.start == last]
+        q.memo["asked"] = hit
+    return hit
+
+
 def _judgment(ref: Analysis, rp: int, cand: Analysis, ctx: _Ctx) -> Outcome:
     params = ctx.ct.params
-    cp, _ = explicit_polarity(cand)
+    cp, _ = _polarity(cand)
     if cp == 0 and ctx.case.question:
         cp = echo_polarity(normalize(ctx.case.question), cand.norm)
     inferred = False

@@ -362,6 +362,8 @@ def analyze_normalized(
                 covered[i] = 1
                 mentions.append(Mention("side", frozenset((side,)), i, i + 1, t.norm))
                 continue
+        if t.kind != "n" and t.norm not in _NUMBER_WORDS:
+            continue
         value = _count_value(t)
         if value is None:
             continue
