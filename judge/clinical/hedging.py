@@ -30,7 +30,12 @@ def _distinct(lex: Lexicon, cat: str, mentions: list[Mention]) -> list[Mention]:
     below: dict[str, int] = {}  # ancestor id -> a kept answer beneath it
     sized: list[tuple[float, float]] = []
     above: dict[frozenset[str], set[str]] = {}  # ids -> their ancestors (a long answer repeats its values)
+    seen: set[tuple] = set()
     for m in mentions:
+        key = (m.ids, m.rng, m.count)
+        if key in seen:  # the very same value again: the same answer
+            continue
+        seen.add(key)
         if m.cat in ("size",) and m.rng is not None:
             if any(r[0] <= m.rng[1] and m.rng[0] <= r[1] for r in sized[-64:]):
                 continue

@@ -246,6 +246,12 @@ def analyze_normalized(
             found = ct.index.all_at(toks, i)
             if not found:
                 continue
+            if len(found) == 1 and len(found[0][1]) == 1 and not has_sizes:  # the common case, no allocation
+                k, ((attr, group),) = found[0]
+                if next_free.get(attr, 0) <= i:
+                    next_free[attr] = i + k
+                    table_spans.append((i, i + k, attr, _group(group)))
+                continue
             taken: dict[str, tuple[int, set[str]]] = {}  # attribute -> (length, groups)
             for k, payloads in found:
                 if has_sizes and size_cover.find(1, i, i + k) >= 0:
@@ -443,6 +449,17 @@ def analyze_normalized(
     for m in mentions:
         a.by_cat.setdefault(m.cat, []).append(m)
     return a
+
+
+_GROUPS: dict[str, frozenset[str]] = {}
+
+
+def _group(name: str) -> frozenset[str]:
+    """The one-group id set of a table term (shared, not rebuilt per mention)."""
+    hit = _GROUPS.get(name)
+    if hit is None:
+        hit = _GROUPS[name] = frozenset((name,))
+    return hit
 
 
 _CATEGORIES: dict[tuple[Any, ...], dict[str, frozenset[str]]] = {}
