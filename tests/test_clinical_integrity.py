@@ -287,6 +287,9 @@ CRUST = ("皮损表面可见什么继发改变？", "结痂")
         (*CRUST, "标准答案是结痂，但我认为是糜烂", "zh"),
         (*CRUST, "不是结痂", "zh"),
         (*CRUST, "结痂。不过仔细想想，是糜烂，不是结痂。", "zh"),
+        (*ANNULAR, "Annular. Correction: oval.", "en"),
+        (*ANNULAR, "Annular, I mean oval.", "en"),
+        (*CRUST, "结痂。说错了，是糜烂。", "zh"),
         ("Describe the surface.", "honey-coloured crusts on an erythematous base",
          "Not honey-coloured crusts on an erythematous base.", "en"),
         ("Describe the surface.", "honey-coloured crusts on an erythematous base",
@@ -309,6 +312,9 @@ def test_a_rejected_or_superseded_reference_scores_0(question, ref, cand, lang):
         (*CRUST, "以前是糜烂，现在是结痂", "zh"),
         (*CRUST, "结痂？是的。", "zh"),
         (*CRUST, "除了结痂，其他部位都没有改变。", "zh"),  # X is the one exception that has it
+        (*ANNULAR, "Oval. Correction: annular.", "en"),
+        (*ANNULAR, "Annular. On reflection, the border is also raised.", "en"),  # a new detail, not a correction
+        (*CRUST, "糜烂。我是说，结痂。", "zh"),
     ],
 )
 def test_a_confirmed_or_current_value_still_counts(question, ref, cand, lang):

@@ -538,6 +538,31 @@ PRESENT_STATE: tuple[str, ...] = (
 """A clause about the state that replaced it ("but is now brown", 现在是褐色): the earlier value of
 the same kind is superseded, and a bare denial ("现在不是了") denies it."""
 
+CORRECTION: tuple[str, ...] = (
+    "correction",
+    "i mean",
+    "i meant",
+    "scratch that",
+    "just kidding",
+    "on second thought",
+    "on second thoughts",
+    "on reflection",
+    "on further reflection",
+    "actually no",
+    "no wait",
+    "wait no",
+    "更正",
+    "纠正",
+    "说错了",
+    "我是说",
+    "我的意思是",
+    "再想想",
+    "仔细想想",
+    "重新考虑",
+)
+"""Markers of a self-correction ("Pink. Correction: brown.", 粉红色。说错了，是褐色): the values of the
+kinds the correction states, given before it, are taken back."""
+
 ASKING: tuple[str, ...] = (
     "what",
     "which",

@@ -1,6 +1,6 @@
 """What an answer commits to, beyond negation: values it asks about, supersedes or rejects (pure).
 
-Three passes over a candidate's :class:`~judge.clinical.mentions.Analysis`, each linear:
+Four passes over a candidate's :class:`~judge.clinical.mentions.Analysis`, each linear:
 
 * **posed** - a clause ending in "?" offers nothing unless the answer goes on to confirm it: "Pink? No."
   rejects pink (negated), "Pink? Yes." keeps it, "Is it pink?" with no answer asserts nothing
@@ -9,6 +9,8 @@ Three passes over a candidate's :class:`~judge.clinical.mentions.Analysis`, each
   the same or the next sentence, by one about the state that replaced it ("but is now brown",
   现在是褐色): the earlier values of the kinds the later clause states are denied (it is no longer
   pink), and so are all of them when the later clause only denies ("现在不是了", "not any more").
+* **corrected** - after the last self-correction ("Pink. Correction: brown.", "I mean brown", 说错了，是褐色)
+  that states one kind of value, the earlier values of that kind are denied.
 * **rejected** - "anything but X", "any colour except X", 除了X都有可能: X is denied (but not in
   除了X，其他都正常 - "only X has it" - where X is the exception that does).
 
@@ -26,7 +28,7 @@ from bisect import bisect_left, bisect_right
 from collections import deque
 from itertools import pairwise
 
-from judge.clinical.cues import ASKING, ASKING_FIRST, PAST_STATE, PRESENT_STATE, phrase_index
+from judge.clinical.cues import ASKING, ASKING_FIRST, CORRECTION, PAST_STATE, PRESENT_STATE, phrase_index
 from judge.clinical.lexicon import TermIndex
 from judge.clinical.mentions import Analysis, Mention, by_position, derived
 from judge.clinical.text import HARD_BREAKS, SOFT_BREAKS, Token
@@ -50,6 +52,7 @@ _REJECTED = re.compile(
 _PAST = phrase_index(PAST_STATE)
 _PRESENT = phrase_index(PRESENT_STATE)
 _ASK = phrase_index(ASKING)
+_CORRECTION = phrase_index(CORRECTION)
 _ASK_FIRST = frozenset(ASKING_FIRST)
 
 
@@ -73,6 +76,7 @@ def commitments(a: Analysis) -> Analysis:
     _posed(a, values, sentences, starts, drop, deny, denied_tokens)
     _superseded(a, values, sentences, starts, deny, denied_tokens)
     _rejected(a, values, deny, denied_tokens)
+    _corrected(a, values, sentences, deny, denied_tokens)
     if not drop and not deny and not denied_tokens:
         return a
     negated = bytearray(a.negated)
@@ -190,6 +194,36 @@ def _superseded(
                 past_in = k
             if past_in == k:
                 pending.append((k, x, y, inside))
+
+
+def _corrected(
+    a: Analysis,
+    values: list[Mention],
+    sentences: list[tuple[int, int, str]],
+    deny: set[int],
+    denied_tokens: list[tuple[int, int]],
+) -> None:
+    """The last self-correction takes back the earlier values of the kinds it states."""
+    toks = a.toks
+    firsts = _CORRECTION.firsts()
+    at = None
+    for i in range(len(toks)):
+        if toks[i].norm in firsts and _CORRECTION.longest(toks, i)[0]:
+            at = i
+    if at is None:
+        return
+    k = next((k for k, (s, e, _) in enumerate(sentences) if s <= at < e), None)
+    end = sentences[k][1] if k is not None else len(toks)
+    if k is not None and not any(at < m.start < end for m in values) and k + 1 < len(sentences):
+        end = sentences[k + 1][1]  # "Correction:" and the corrected value on the next line
+    stated = [m for m in values if at < m.start < end and not m.neg]
+    cats = {m.cat for m in stated}
+    if len(cats) != 1:  # a bare corrected value, not a new description ("on reflection, the scale is white")
+        return
+    kept = {(m.cat, m.ids, m.count) for m in stated}
+    earlier = [m for m in values if m.start < at and m.cat in cats and (m.cat, m.ids, m.count) not in kept]
+    deny.update(id(m) for m in earlier)
+    denied_tokens += [(m.start, m.end) for m in earlier]
 
 
 def _rejected(a: Analysis, values: list[Mention], deny: set[int], denied_tokens: list[tuple[int, int]]) -> None:
