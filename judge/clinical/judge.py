@@ -13,7 +13,8 @@ Decision order (the rating guide's):
 2. refusal with nothing committed outside the refusal -> 0;
 3. what the answer commits to (``stance.py``): a value it asks about and rejects ("Pink? No."),
    supersedes ("it was pink but is now brown", 以前是X，现在是Y) or excludes ("anything but pink",
-   除了X都有可能) is denied, not stated; after a "final answer" marker only the final answer counts;
+   除了X都有可能) or corrects ("Pink. Correction: brown.") is denied, not stated; after a "final
+   answer" marker only the final answer counts;
    a reference copied under a negation ("not <reference>", 不是<reference>) is rejected -> 0;
 4. judgment questions: opposite yes/no -> 0; both yes and no -> 0; right yes/no -> 1, or
    ``judgment_without_reason_credit`` when the question asks why and the reasoning is missing
