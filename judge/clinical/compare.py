@@ -128,6 +128,7 @@ class Comparer:
         self.question: Analysis | None = None
         self.context_sites: frozenset[str] = frozenset()
         self.answer_sites: frozenset[str] = frozenset()
+        self._credits: dict[tuple, tuple[float, str]] = {}
         self.exempt: set[tuple] = set()
         """Values (:func:`value_key`) offered as alternatives: judged by the hedge rule, never conflicts."""
 
@@ -207,7 +208,15 @@ class Comparer:
         return any(x == site or self.lex.is_ancestor("site", site, x) for x in sites)
 
     def credit(self, ref: Mention, cand: Mention) -> tuple[float, str]:
-        """Credit of one candidate mention for one reference mention (both asserted)."""
+        """Credit of one candidate mention for one reference mention (both asserted); remembered per
+        pair of values for the case (many references share their concepts)."""
+        key = (ref.cat, ref.ids, ref.rng, ref.count, ref.core, cand.ids, cand.rng, cand.count, cand.core)
+        hit = self._credits.get(key)
+        if hit is None:
+            hit = self._credits[key] = self._credit(ref, cand)
+        return hit
+
+    def _credit(self, ref: Mention, cand: Mention) -> tuple[float, str]:
         if ref.cat == "size":
             if ref.rng is None or cand.rng is None:
                 return 0.0, "different"
@@ -569,9 +578,7 @@ def build_parts(
                 diff=hm.diff,
             )
             continue
-        given = question is not None and any(
-            _same_value(m, q) and q.neg == m.neg and id(q) not in options for q in question.by_cat.get(m.cat, ())
-        )
+        given = question is not None and _given(m, question, options)
         parts.append(Part(m.cat, m, required=False, given=given))
     in_focus = [p for p in parts if p.cat in focus and not p.given]
     given_focus = [p for p in parts if p.cat in focus and p.given]
@@ -608,8 +615,33 @@ def build_parts(
 _TREES = frozenset({"site", "disease", "treatment"})
 
 
+def _given(m: Mention, question: Analysis, options: set[int]) -> bool:
+    """The question already states ``m`` (not as one of the choices it offers)."""
+    if m.rng is None and m.count is None:  # a concept: look its ids up (a long question is indexed once)
+        index = question.memo.get("by_id")
+        if index is None:
+            index = {}
+            for q in question.mentions:
+                if q.count is None:
+                    for i in q.ids:
+                        index.setdefault((q.cat, q.neg, i), []).append(q)
+            question.memo["by_id"] = index
+        hits = (q for i in m.ids for q in index.get((m.cat, m.neg, i), ()))
+    else:
+        hits = (q for q in question.by_cat.get(m.cat, ()) if q.neg == m.neg)
+    return any(_same_value(m, q) and id(q) not in options for q in hits)
+
+
 def options_in(question: Analysis, cmp: Comparer) -> set[int]:
-    """Mentions a question offers as a choice ("well-defined or ill-defined?", 良性还是恶性): not given."""
+    """Mentions a question offers as a choice ("well-defined or ill-defined?", 良性还是恶性): not given
+    (computed once per question)."""
+    hit = question.memo.get("options")
+    if hit is None:
+        hit = question.memo["options"] = _options_in(question, cmp)
+    return hit
+
+
+def _options_in(question: Analysis, cmp: Comparer) -> set[int]:
     out: set[int] = set()
     for cat in question.by_cat:
         alts = or_alternatives(question, cat, cmp.lex)
