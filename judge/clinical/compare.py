@@ -80,6 +80,44 @@ def _same_value(a: Mention, b: Mention) -> bool:
     return bool(a.ids & b.ids)
 
 
+_PLACED = frozenset({"site", "side", "lesion", "relation", "property"})
+"""Values stated of one place and denied of another ("左侧小腿胫前，右侧小腿未见异常", "papules on the
+left, none on the right"): stating and denying one of these is no contradiction."""
+
+MAX_VALUES = 256
+"""An answer stating more different values of one kind than this (sizes, colours, sites ...) offers
+every value: a hedge, whatever the reference. It also bounds the work per reference part."""
+
+
+def value_key(m: Mention) -> tuple:
+    """What makes two mentions the same value (their words aside)."""
+    return (m.cat, m.ids, m.rng, m.count, m.core)
+
+
+def values(cand: Analysis, cat: str) -> tuple[list[Mention], list[Mention]]:
+    """The answer's distinct asserted and distinct negated values of ``cat``, first occurrences in
+    order (computed once per analysis and category: repeating a value adds nothing)."""
+    key = ("values", cat)
+    hit = cand.memo.get(key)
+    if hit is None:
+        asserted: dict[tuple, Mention] = {}
+        negated: dict[tuple, Mention] = {}
+        for m in cand.by_cat.get(cat, []):
+            if m.neg:
+                negated.setdefault(value_key(m), m)
+            elif not m.diff:
+                asserted.setdefault(value_key(m), m)
+        hit = cand.memo[key] = (list(asserted.values()), list(negated.values()))
+    return hit
+
+
+def _same(a: Mention, b: Mention) -> bool:
+    """The same value: the same concepts, the same count, or overlapping measured sizes."""
+    if a.rng is not None and b.rng is not None and not a.ids and not b.ids:
+        return a.rng[0] <= b.rng[1] and b.rng[0] <= a.rng[1]
+    return a.ids == b.ids and a.count == b.count
+
+
 class Comparer:
     """Credits of candidate mentions against reference parts, under one rubric."""
 
@@ -90,7 +128,9 @@ class Comparer:
         self.question: Analysis | None = None
         self.context_sites: frozenset[str] = frozenset()
         self.answer_sites: frozenset[str] = frozenset()
-        self.exempt: set[int] = set()
+        self._credits: dict[tuple, tuple[float, str]] = {}
+        self.exempt: set[tuple] = set()
+        """Values (:func:`value_key`) offered as alternatives: judged by the hedge rule, never conflicts."""
 
     def set_context(self, question: Analysis | None, cand: Analysis) -> None:
         """The question (its mentions are given, never conflicts) and the sites stated around the answer."""
@@ -168,7 +208,15 @@ class Comparer:
         return any(x == site or self.lex.is_ancestor("site", site, x) for x in sites)
 
     def credit(self, ref: Mention, cand: Mention) -> tuple[float, str]:
-        """Credit of one candidate mention for one reference mention (both asserted)."""
+        """Credit of one candidate mention for one reference mention (both asserted); remembered per
+        pair of values for the case (many references share their concepts)."""
+        key = (ref.cat, ref.ids, ref.rng, ref.count, ref.core, cand.ids, cand.rng, cand.count, cand.core)
+        hit = self._credits.get(key)
+        if hit is None:
+            hit = self._credits[key] = self._credit(ref, cand)
+        return hit
+
+    def _credit(self, ref: Mention, cand: Mention) -> tuple[float, str]:
         if ref.cat == "size":
             if ref.rng is None or cand.rng is None:
                 return 0.0, "different"
@@ -265,12 +313,15 @@ class Comparer:
             self._score_words(part, cand)
             return
         rm = part.mention
-        mentions = cand.by_cat.get(rm.cat, [])
-        asserted = every = [m for m in mentions if not m.neg and not m.diff]
+        asserted, negated = values(cand, rm.cat)
+        every = asserted
+        if len(asserted) > MAX_VALUES:
+            part.credit, part.status = 0.0, "contradicted"
+            part.note = f"hedge: offers {len(asserted)} different {rm.cat} values"
+            return
         if rm.cat == "quantity" and len(asserted) > 1:
             # the count answered comes first; later numbers describe it ("two, one on each side")
             asserted = asserted[:1]
-        negated = [m for m in mentions if m.neg]
         if rm.neg:
             if any(self.negation_matches(rm, m) for m in negated):
                 part.credit, part.status, part.note = 1.0, "matched", f"'{part.label}' also denied"
@@ -308,6 +359,11 @@ class Comparer:
                 part.credit, part.status = 0.0, "contradicted"
                 part.note = f"asserts both '{best_m.text}' and its opposite '{opposite.text}'"
                 return
+            if denied is not None and why != "negated opposite" and rm.cat not in _PLACED and _same(denied, best_m):
+                # "psoriasis ... on reflection eczema, not psoriasis": a retraction, or a self-contradiction
+                part.credit, part.status = 0.0, "contradicted"
+                part.note = f"states '{best_m.text}' and also denies it ('not {denied.text}')"
+                return
             part.credit, part.status = 1.0, "matched"
             same_words = best_m.text == rm.text
             part.note = f"{rm.cat}: '{best_m.text}' ~ '{rm.text}'" + ("" if same_words else _why(why, self.ct, rm.cat))
@@ -334,7 +390,7 @@ class Comparer:
         if rm.cat not in ATTRIBUTES and rm.cat not in ("property", "relation", "side"):
             return None
         for m in asserted:
-            if id(m) in self.exempt or m.ids & rm.ids:
+            if value_key(m) in self.exempt or m.ids & rm.ids:
                 continue
             if any(self._opposite(rm.cat, a, b) for a in rm.ids for b in m.ids) or (
                 rm.cat == "side" and {"left", "right"} <= (rm.ids | m.ids) and not (rm.ids & m.ids)
@@ -350,7 +406,7 @@ class Comparer:
         given = self.question.by_cat.get(rm.cat, []) if self.question is not None else []
 
         def explained(m: Mention) -> bool:
-            if id(m) in self.exempt:
+            if value_key(m) in self.exempt:
                 return True
             if any(not o.neg and self.credit(o, m)[0] > 0 for o in others):
                 return True
@@ -384,15 +440,16 @@ class Comparer:
         """A site the candidate adds that lies inside or around the reference site is not a contradiction."""
         return any(self.lex.related("site", a, b) for a in rm.ids for b in m.ids)
 
-    def _echo_bigrams(self, words: tuple[str, ...]) -> set[tuple[str, str]]:
-        """Question bigrams around the reference words, when the question already holds every one of them."""
+    def _question_words(self) -> tuple[frozenset[str], frozenset[tuple[str, str]]]:
+        """The question's words and word bigrams (computed once per question)."""
         q = self.question
         if q is None:
-            return set()
-        qseq = [t.norm for t in q.toks if t.kind != "p"]
-        if not words or not set(words) <= set(qseq):
-            return set()
-        return {(a, b) for a, b in pairwise(qseq) if a in words or b in words}
+            return frozenset(), frozenset()
+        hit = q.memo.get("words")
+        if hit is None:
+            qseq = [t.norm for t in q.toks if t.kind != "p"]
+            hit = q.memo["words"] = (frozenset(qseq), frozenset(pairwise(qseq)))
+        return hit
 
     def _score_words(self, part: Part, cand: Analysis) -> None:
         words = part.words
@@ -400,32 +457,50 @@ class Comparer:
             part.status = "matched"
             part.credit = 1.0
             return
-        toks = cand.toks
-        positions: dict[str, list[int]] = {}
-        echo = self._echo_bigrams(words)
-        content = [i for i, t in enumerate(toks) if t.kind != "p"]
-        for k, i in enumerate(content):
-            t = toks[i]
-            if echo:
-                prev = toks[content[k - 1]].norm if k > 0 else ""
-                nxt = toks[content[k + 1]].norm if k + 1 < len(content) else ""
-                if (prev, t.norm) in echo or (t.norm, nxt) in echo:
-                    continue  # the answer repeating the question's phrase is not the answer
-            positions.setdefault(t.norm, []).append(i)
-        hit = [w for w in words if w in positions]
+        qwords, qbigrams = self._question_words()
+        # when the question holds every reference word, the answer repeating the question's phrase
+        # around them is not the answer: those occurrences do not count
+        echo = bool(qbigrams) and set(words) <= qwords
+        stats = _word_stats(cand, qbigrams if echo else frozenset())
+        hit = [w for w in words if w in stats]
         cover = len(hit) / len(words)
-        negated = [w for w in hit if all(cand.negated[i] for i in positions[w])]
+        negated = [w for w in hit if stats[w][1] == stats[w][0]]
         if negated and len(negated) * 2 >= len(hit):
             part.credit, part.status = 0.0, "contradicted"
             part.note = f"candidate negates '{' '.join(negated[:4])}'"
             return
-        if cover >= 0.75 or _contains(words, toks):
+        if cover >= 0.75 or _contains(words, cand):
             part.credit, part.status, part.note = 1.0, "matched", f"states '{' '.join(words[:6])}'"
         elif cover > 0:
             part.credit, part.status = cover, "partial"
             part.note = f"states {len(hit)} of {len(words)} words of '{' '.join(words[:6])}'"
         else:
             part.status, part.note = "missing", f"does not state '{' '.join(words[:6])}'"
+
+
+def _word_stats(cand: Analysis, echo: frozenset[tuple[str, str]]) -> dict[str, tuple[int, int]]:
+    """Word -> (occurrences, negated occurrences) in the answer, leaving out occurrences inside a
+    bigram of ``echo`` (computed once per answer and echo set)."""
+    key = ("word_stats", echo)
+    hit = cand.memo.get(key)
+    if hit is not None:
+        return hit
+    toks = cand.toks
+    content = [i for i, t in enumerate(toks) if t.kind != "p"]
+    stats: dict[str, list[int]] = {}
+    for k, i in enumerate(content):
+        w = toks[i].norm
+        if echo:
+            prev = toks[content[k - 1]].norm if k > 0 else ""
+            nxt = toks[content[k + 1]].norm if k + 1 < len(content) else ""
+            if (prev, w) in echo or (w, nxt) in echo:
+                continue
+        entry = stats.setdefault(w, [0, 0])
+        entry[0] += 1
+        entry[1] += cand.negated[i]
+    out = {w: (c, n) for w, (c, n) in stats.items()}
+    cand.memo[key] = out
+    return out
 
 
 _RELATION_WORDS = {
@@ -450,13 +525,14 @@ def _why(why: str, ct: Compiled, cat: str, credit: float | None = None) -> str:
     return f" ({why}{tail})"
 
 
-def _contains(words: tuple[str, ...], toks: tuple) -> bool:
-    seq = [t.norm for t in toks if t.kind != "p"]
-    k = len(words)
-    if not k or k > len(seq):
+def _contains(words: tuple[str, ...], cand: Analysis) -> bool:
+    """True when the answer holds ``words`` in a row (punctuation aside)."""
+    if not words:
         return False
-    first = words[0]
-    return any(seq[i] == first and tuple(seq[i : i + k]) == words for i in range(len(seq) - k + 1))
+    joined = cand.memo.get("joined")
+    if joined is None:
+        joined = cand.memo["joined"] = "\x1f" + "\x1f".join(t.norm for t in cand.toks if t.kind != "p") + "\x1f"
+    return ("\x1f" + "\x1f".join(words) + "\x1f") in joined
 
 
 def build_parts(
@@ -502,9 +578,7 @@ def build_parts(
                 diff=hm.diff,
             )
             continue
-        given = question is not None and any(
-            _same_value(m, q) and q.neg == m.neg and id(q) not in options for q in question.by_cat.get(m.cat, ())
-        )
+        given = question is not None and _given(m, question, options)
         parts.append(Part(m.cat, m, required=False, given=given))
     in_focus = [p for p in parts if p.cat in focus and not p.given]
     given_focus = [p for p in parts if p.cat in focus and p.given]
@@ -541,8 +615,33 @@ def build_parts(
 _TREES = frozenset({"site", "disease", "treatment"})
 
 
+def _given(m: Mention, question: Analysis, options: set[int]) -> bool:
+    """The question already states ``m`` (not as one of the choices it offers)."""
+    if m.rng is None and m.count is None:  # a concept: look its ids up (a long question is indexed once)
+        index = question.memo.get("by_id")
+        if index is None:
+            index = {}
+            for q in question.mentions:
+                if q.count is None:
+                    for i in q.ids:
+                        index.setdefault((q.cat, q.neg, i), []).append(q)
+            question.memo["by_id"] = index
+        hits = (q for i in m.ids for q in index.get((m.cat, m.neg, i), ()))
+    else:
+        hits = (q for q in question.by_cat.get(m.cat, ()) if q.neg == m.neg)
+    return any(_same_value(m, q) and id(q) not in options for q in hits)
+
+
 def options_in(question: Analysis, cmp: Comparer) -> set[int]:
-    """Mentions a question offers as a choice ("well-defined or ill-defined?", 良性还是恶性): not given."""
+    """Mentions a question offers as a choice ("well-defined or ill-defined?", 良性还是恶性): not given
+    (computed once per question)."""
+    hit = question.memo.get("options")
+    if hit is None:
+        hit = question.memo["options"] = _options_in(question, cmp)
+    return hit
+
+
+def _options_in(question: Analysis, cmp: Comparer) -> set[int]:
     out: set[int] = set()
     for cat in question.by_cat:
         alts = or_alternatives(question, cat, cmp.lex)

@@ -72,6 +72,21 @@ CUES: dict[str, tuple[str, ...]] = {
         "contraindicated",
         "not recommended",
         "never use",
+        "anything but",
+        "anything except",
+        "anything other than",
+        "anything apart from",
+        "any color but",
+        "any color except",
+        "any color other than",
+        "any colour but",
+        "any colour except",
+        "any diagnosis but",
+        "any diagnosis except",
+        "any diagnosis other than",
+        "no longer",
+        "not anymore",
+        "no more",
         "无",
         "没有",
         "没",
@@ -109,6 +124,10 @@ CUES: dict[str, tuple[str, ...]] = {
         "禁止",
         "不能用",
         "不可",
+        "不再",
+        "不再是",
+        "已不是",
+        "已经不是",
     ),
     "post": (
         "absent",
@@ -166,6 +185,20 @@ CUES: dict[str, tuple[str, ...]] = {
         "未受累",
         "未累及",
         "不累及",
+        "is wrong",
+        "is incorrect",
+        "is not correct",
+        "is not right",
+        "would be wrong",
+        "would be incorrect",
+        "is not the answer",
+        "is not it",
+        "是错的",
+        "是错误的",
+        "不对",
+        "不正确",
+        "是不对的",
+        "不是答案",
     ),
     "term": (
         "but",
@@ -223,7 +256,7 @@ CUES: dict[str, tuple[str, ...]] = {
         "not necessarily",
         "not sure",
         "not certain",
-        "no longer",
+        "no longer than",
         "not uncommon",
         "not unusual",
         "can not rule out",
@@ -424,6 +457,184 @@ CUES: dict[str, tuple[str, ...]] = {
 }
 
 
+FINAL_ANSWER: tuple[str, ...] = (
+    "final answer",
+    "final diagnosis",
+    "final conclusion",
+    "final response",
+    "最终答案",
+    "最终诊断",
+    "最终结论",
+    "最终回答",
+    "最后答案",
+    "最后诊断",
+)
+"""Markers of the answer's last word: what precedes the last one is discussion it supersedes."""
+
+PAST_STATE: tuple[str, ...] = (
+    "was",
+    "were",
+    "used to be",
+    "used to",
+    "had been",
+    "previously",
+    "initially",
+    "originally",
+    "formerly",
+    "at first",
+    "in the past",
+    "last year",
+    "last month",
+    "last week",
+    "earlier",
+    "以前",
+    "之前",
+    "原来",
+    "原先",
+    "原本",
+    "起初",
+    "最初",
+    "曾经",
+    "过去",
+    "先前",
+    "早先",
+    "此前",
+    "刚开始",
+    "开始时",
+)
+"""A clause about an earlier state ("it was pink last year", 以前是红色)."""
+
+PRESENT_STATE: tuple[str, ...] = (
+    "now",
+    "currently",
+    "at present",
+    "presently",
+    "today",
+    "nowadays",
+    "has become",
+    "have become",
+    "became",
+    "has turned",
+    "turned into",
+    "has changed",
+    "changed into",
+    "changed to",
+    "no longer",
+    "not anymore",
+    "现在",
+    "目前",
+    "如今",
+    "现已",
+    "当前",
+    "眼下",
+    "变成",
+    "变为",
+    "转为",
+    "转变为",
+    "后来",
+    "已变",
+    "不再",
+)
+"""A clause about the state that replaced it ("but is now brown", 现在是褐色): the earlier value of
+the same kind is superseded, and a bare denial ("现在不是了") denies it."""
+
+CORRECTION: tuple[str, ...] = (
+    "correction",
+    "i mean",
+    "i meant",
+    "scratch that",
+    "just kidding",
+    "on second thought",
+    "on second thoughts",
+    "on reflection",
+    "on further reflection",
+    "actually no",
+    "no wait",
+    "wait no",
+    "更正",
+    "纠正",
+    "说错了",
+    "我是说",
+    "我的意思是",
+    "再想想",
+    "仔细想想",
+    "重新考虑",
+)
+"""Markers of a self-correction ("Pink. Correction: brown.", 粉红色。说错了，是褐色): the values of the
+kinds the correction states, given before it, are taken back."""
+
+ASKING: tuple[str, ...] = (
+    "what",
+    "which",
+    "where",
+    "how",
+    "why",
+    "whether",
+    "who",
+    "吗",
+    "呢",
+    "是否",
+    "是不是",
+    "什么",
+    "哪",
+    "几",
+    "多少",
+    "还是",
+    "有没有",
+    "有无",
+    "能否",
+    "可否",
+    "难道",
+)
+"""Words that make a clause ending in "?" a question the answer asks, not a value it offers."""
+
+ASKING_FIRST: tuple[str, ...] = (
+    "is",
+    "are",
+    "does",
+    "do",
+    "did",
+    "can",
+    "could",
+    "would",
+    "should",
+    "might",
+    "may",
+    "will",
+    "was",
+    "were",
+    "has",
+    "have",
+)
+"""Words that make a clause a question when they open it ("Is it pink?")."""
+
+QUESTION_LABELS: tuple[str, ...] = (
+    "case",
+    "patient",
+    "image",
+    "img",
+    "photo",
+    "picture",
+    "figure",
+    "fig",
+    "item",
+    "question",
+    "q",
+    "example",
+    "sample",
+    "病例",
+    "患者",
+    "案例",
+    "图片",
+    "图",
+    "问题",
+    "题目",
+    "题",
+    "例",
+)
+"""Words that label a question with a number ("(case 12)", "Q7.", （病例3）): not part of what is asked."""
+
+
 @lru_cache(maxsize=1)
 def cue_index() -> TermIndex:
     """The cue index: payloads are cue kinds."""
@@ -431,4 +642,13 @@ def cue_index() -> TermIndex:
     for kind, words in CUES.items():
         for w in words:
             idx.add(term_key(w), kind)
+    return idx.freeze()
+
+
+@lru_cache(maxsize=16)
+def phrase_index(phrases: tuple[str, ...]) -> TermIndex:
+    """A longest-match index of fixed phrases (payload: the phrase)."""
+    idx = TermIndex()
+    for p in phrases:
+        idx.add(term_key(p), p)
     return idx.freeze()

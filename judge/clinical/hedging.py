@@ -13,35 +13,72 @@ Related values count once: "eczema (atopic dermatitis)" or "hand, left hand" is 
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from itertools import pairwise
 
 from judge.clinical.lexicon import Lexicon
-from judge.clinical.mentions import Analysis, Mention
-from judge.clinical.text import HARD_BREAKS
+from judge.clinical.mentions import STOPWORDS, Analysis, Mention
+from judge.clinical.text import HARD_BREAKS, Token
 
 
 def _distinct(lex: Lexicon, cat: str, mentions: list[Mention]) -> list[Mention]:
-    """One mention per answer: drop mentions related (same, ancestor, descendant) to a kept one."""
-    kept: list[Mention] = []
+    """One mention per answer: drop mentions related (same, ancestor, descendant) to a kept one.
+
+    Linear: kept answers are indexed by their ids and by their ancestors' ids."""
+    kept: list[Mention | None] = []
+    owner: dict[str, int] = {}  # id -> kept answer holding it
+    below: dict[str, int] = {}  # ancestor id -> a kept answer beneath it
+    sized: list[tuple[float, float]] = []
+    above: dict[frozenset[str], set[str]] = {}  # ids -> their ancestors (a long answer repeats its values)
+    seen: set[tuple] = set()
     for m in mentions:
+        key = (m.ids, m.rng, m.count)
+        if key in seen:  # the very same value again: the same answer
+            continue
+        seen.add(key)
         if m.cat in ("size",) and m.rng is not None:
-            if any(k.rng is not None and k.rng[0] <= m.rng[1] and m.rng[0] <= k.rng[1] for k in kept):
+            if any(r[0] <= m.rng[1] and m.rng[0] <= r[1] for r in sized[-64:]):
                 continue
+            sized.append(m.rng)
             kept.append(m)
             continue
-        clash = next(
-            (
-                j
-                for j, k in enumerate(kept)
-                if k.ids & m.ids or any(lex.related(cat, a, b) for a in k.ids for b in m.ids)
-            ),
-            None,
-        )
+        ancestors = above.get(m.ids)
+        if ancestors is None:
+            ancestors = above[m.ids] = {a for i in m.ids for a in _ancestors(lex, cat, i)}
+        clash = next((owner[i] for i in m.ids if i in owner), None)
         if clash is None:
-            kept.append(m)
-        elif any(lex.is_ancestor(cat, a, b) for a in kept[clash].ids for b in m.ids):
-            kept[clash] = m  # keep the more specific one: "hair loss ... trichotillomania" answers trichotillomania
-    return kept
+            clash = next((owner[a] for a in ancestors if a in owner), None)
+        if clash is not None:  # m is the same answer or a more specific one: keep the more specific
+            k = kept[clash]
+            if k is not None and any(lex.is_ancestor(cat, a, b) for a in k.ids for b in m.ids):
+                _index(kept, owner, below, clash, m, lex, cat)
+            continue
+        if any(i in below for i in m.ids):
+            continue  # a broader form of an answer already given
+        kept.append(None)
+        _index(kept, owner, below, len(kept) - 1, m, lex, cat)
+    return [k for k in kept if k is not None]
+
+
+def _ancestors(lex: Lexicon, cat: str, cid: str) -> frozenset[str]:
+    c = lex.get(cat, cid)
+    return c.ancestors if c is not None else frozenset()
+
+
+def _index(
+    kept: list[Mention | None],
+    owner: dict[str, int],
+    below: dict[str, int],
+    k: int,
+    m: Mention,
+    lex: Lexicon,
+    cat: str,
+) -> None:
+    kept[k] = m
+    for i in m.ids:
+        owner[i] = k
+        for a in _ancestors(lex, cat, i):
+            below.setdefault(a, k)
 
 
 def _sentences(a: Analysis) -> list[tuple[int, int]]:
@@ -57,7 +94,15 @@ def _sentences(a: Analysis) -> list[tuple[int, int]]:
 
 
 def disease_answer(a: Analysis, lex: Lexicon) -> tuple[list[Mention], bool]:
-    """The diagnoses the answer commits to, and whether they are offered as a bare list."""
+    """The diagnoses the answer commits to, and whether they are offered as a bare list (computed
+    once per analysis)."""
+    hit = a.memo.get("disease_answer")
+    if hit is None:
+        hit = a.memo["disease_answer"] = _disease_answer(a, lex)
+    return hit
+
+
+def _disease_answer(a: Analysis, lex: Lexicon) -> tuple[list[Mention], bool]:
     asserted = [
         m
         for m in a.by_cat.get("disease", [])
@@ -66,36 +111,59 @@ def disease_answer(a: Analysis, lex: Lexicon) -> tuple[list[Mention], bool]:
     if not asserted:
         diffs = [m for m in a.by_cat.get("disease", []) if m.diff and not m.neg]
         return _distinct(lex, "disease", diffs), True  # a differential with no primary is a list
-    prim = [cue for cue in a.cues if "prim" in cue.kinds and "none" not in cue.kinds]
+    starts = [m.start for m in asserted]
+
+    def asserted_in(lo: int, hi: int) -> list[Mention]:
+        return asserted[bisect_left(starts, lo) : bisect_left(starts, hi)]
+
     sentences = _sentences(a)
-    for cue in prim:
-        end = next((e for s, e in sentences if s <= cue.start < e), len(a.toks))
+    sentence_starts = [s for s, _ in sentences]
+    contrasts = [x.start for x in a.cues if "term" in x.kinds]
+    for cue in a.cues:
+        if "prim" not in cue.kinds or "none" in cue.kinds:
+            continue
+        k = bisect_right(sentence_starts, cue.start) - 1
+        end = sentences[k][1] if k >= 0 and cue.start < sentences[k][1] else len(a.toks)
         # the primary clause ends at a contrast ("..., although vitiligo should be considered")
-        end = min([end, *(x.start for x in a.cues if "term" in x.kinds and cue.end <= x.start < end)])
-        after = [m for m in asserted if cue.end <= m.start < end]
+        j = bisect_left(contrasts, cue.end)
+        if j < len(contrasts) and contrasts[j] < end:
+            end = contrasts[j]
+        after = asserted_in(cue.end, end)
         if after:
             return _distinct(lex, "disease", after), False
     # list-like sentences: nothing but a diagnosis (and a bullet / number)
     listy = []
+    first_sentence = None
     for s, e in sentences:
-        inside = [m for m in asserted if s <= m.start < e]
+        inside = asserted_in(s, e)
         if not inside:
             continue
+        if first_sentence is None:
+            first_sentence = inside
         covered = sum(m.end - m.start for m in inside)
         words = sum(1 for t in a.toks[s:e] if t.kind != "p")
         if words - covered <= 2:
             listy.append(inside)
     if len(listy) >= 2:
         return _distinct(lex, "disease", [m for group in listy for m in group]), True
-    first_sentence = next(((s, e) for s, e in sentences if any(s <= m.start < e for m in asserted)), None)
     if first_sentence is None:
         return _distinct(lex, "disease", asserted), False
-    s, e = first_sentence
-    return _distinct(lex, "disease", [m for m in asserted if s <= m.start < e]), False
+    return _distinct(lex, "disease", first_sentence), False
 
 
 def or_alternatives(a: Analysis, cat: str, lex: Lexicon) -> list[Mention]:
-    """The longest run of ``cat`` values offered as alternatives ("A or B", "A, B, or C", A/B)."""
+    """The longest run of ``cat`` values offered as alternatives ("A or B", "A, B, or C", A/B)
+    (computed once per analysis and category)."""
+    key = ("or", cat)
+    hit = a.memo.get(key)
+    if hit is None:
+        hit = a.memo[key] = _or_alternatives(a, cat, lex)
+    return hit
+
+
+def _or_alternatives(a: Analysis, cat: str, lex: Lexicon) -> list[Mention]:
+    if not any("or" in c.kinds for c in a.cues):
+        return []
     ms = [m for m in a.by_cat.get(cat, []) if not m.neg and not m.diff]
     if len(ms) < 2:
         return []
@@ -119,6 +187,50 @@ def or_alternatives(a: Analysis, cat: str, lex: Lexicon) -> list[Mention]:
     if has_or and len(run) > len(best):
         best = run
     return _distinct(lex, cat, best)
+
+
+_GLUE = frozenset({"and", "or", "plus", "then", "和", "及", "与", "或", "跟"})
+"""Words that join the items of a bare list ("red, pink and brown"; 红色、粉色和褐色)."""
+_MAX_GAP = 6
+"""Tokens between two items of a list at most ("2. red", "maybe red", "it is also red")."""
+
+
+def listed_values(a: Analysis, cat: str, lex: Lexicon) -> list[Mention]:
+    """The distinct values of the longest bare list of ``cat`` values (computed once per analysis
+    and category). Items are joined by nothing but punctuation, line breaks, numbering, joining
+    words and function words: "red, pink, brown"; "Pink? Red? Brown?"; "1. pink 2. red";
+    "maybe pink, maybe red"; "It is pink. It is red."; 可能是粉红色，也可能是红色; 1 mm, 5 mm, 1 cm."""
+    key = ("list", cat)
+    hit = a.memo.get(key)
+    if hit is None:
+        hit = a.memo[key] = _listed_values(a, cat, lex)
+    return hit
+
+
+def _listed_values(a: Analysis, cat: str, lex: Lexicon) -> list[Mention]:
+    ms = [m for m in a.by_cat.get(cat, []) if not m.neg and not m.diff]
+    if len(ms) < 3:
+        return []
+    cued = bytearray(len(a.toks))
+    for c in a.cues:
+        cued[c.start : c.end] = b"\x01" * (c.end - c.start)
+    best: list[Mention] = []
+    run: list[Mention] = [ms[0]]
+    for prev, m in pairwise(ms):
+        gap = range(prev.end, m.start)
+        if len(gap) <= _MAX_GAP and all(_glue(a.toks[i], cued[i]) for i in gap):
+            run.append(m)
+            continue
+        if len(run) > len(best):
+            best = run
+        run = [m]
+    if len(run) > len(best):
+        best = run
+    return _distinct(lex, cat, best) if len(best) >= 3 else []
+
+
+def _glue(t: Token, cued: int) -> bool:
+    return t.kind in ("p", "n") or bool(cued) or t.norm in _GLUE or t.norm in STOPWORDS
 
 
 def distinct_mentions(lex: Lexicon, cat: str, mentions: list[Mention]) -> list[Mention]:

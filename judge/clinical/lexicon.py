@@ -61,12 +61,18 @@ class Concept:
         return self.en[0] if self.en else (self.zh[0] if self.zh else self.id)
 
 
+_END = ""
+"""Trie key holding the payloads of the term that ends at a node (no token is empty)."""
+
+
 class TermIndex:
-    """Longest-match look-up of token tuples, keyed by the first token."""
+    """Longest-match look-up of token tuples: a trie over tokens, so matching at a position costs
+    the length of the match, whatever the number of terms sharing its first token."""
 
     def __init__(self) -> None:
-        self._by_first: dict[str, list[tuple[tuple[str, ...], tuple[Any, ...]]]] = {}
         self._payloads: dict[tuple[str, ...], list[Any]] = {}
+        self._trie: dict[str, Any] = {}
+        self._by_first: dict[str, list[tuple[tuple[str, ...], tuple[Any, ...]]]] = {}
 
     def add(self, key: tuple[str, ...], payload: Any) -> None:
         """Register ``payload`` under the token tuple ``key`` (payloads of one key accumulate)."""
@@ -77,18 +83,24 @@ class TermIndex:
             bucket.append(payload)
 
     def freeze(self) -> TermIndex:
-        """Build the per-first-token lists (longest first); call once after the last ``add``."""
+        """Build the trie and the per-first-token lists (longest first); call once after the last ``add``."""
+        trie: dict[str, Any] = {}
         by_first: dict[str, list[tuple[tuple[str, ...], tuple[Any, ...]]]] = {}
         for key, payloads in self._payloads.items():
+            node = trie
+            for tok in key:
+                node = node.setdefault(tok, {})
+            node[_END] = tuple(payloads)
             by_first.setdefault(key[0], []).append((key, tuple(payloads)))
         for entries in by_first.values():
             entries.sort(key=lambda e: -len(e[0]))
+        self._trie = trie
         self._by_first = by_first
         return self
 
-    def firsts(self) -> dict[str, list[tuple[tuple[str, ...], tuple[Any, ...]]]]:
-        """First token -> terms (read-only; for a fast membership test before :meth:`longest`)."""
-        return self._by_first
+    def firsts(self) -> dict[str, Any]:
+        """First token -> its subtree (read-only; a fast membership test before :meth:`longest`)."""
+        return self._trie
 
     def candidates(self, first: str) -> list[tuple[tuple[str, ...], tuple[Any, ...]]]:
         """Terms starting with ``first``, longest first."""
@@ -96,29 +108,31 @@ class TermIndex:
 
     def longest(self, toks: Sequence[Token], i: int) -> tuple[int, tuple[Any, ...]]:
         """``(length, payloads)`` of the longest term starting at token ``i``; ``(0, ())`` if none."""
-        entries = self._by_first.get(toks[i].norm)
-        if not entries:
-            return 0, ()
-        n = len(toks)
-        for key, payloads in entries:
-            k = len(key)
-            if i + k > n:
-                continue
-            if k == 1 or all(toks[i + j].norm == key[j] for j in range(1, k)):
-                return k, payloads
-        return 0, ()
+        node = self._trie
+        best: tuple[int, tuple[Any, ...]] = (0, ())
+        for j in range(i, len(toks)):
+            child = node.get(toks[j].norm)
+            if child is None:
+                break
+            node = child
+            hit = node.get(_END)
+            if hit is not None:
+                best = (j + 1 - i, hit)
+        return best
 
     def all_at(self, toks: Sequence[Token], i: int) -> list[tuple[int, tuple[Any, ...]]]:
         """Every term starting at token ``i`` (longest first)."""
-        entries = self._by_first.get(toks[i].norm)
-        if not entries:
-            return []
-        n = len(toks)
-        out = []
-        for key, payloads in entries:
-            k = len(key)
-            if i + k <= n and (k == 1 or all(toks[i + j].norm == key[j] for j in range(1, k))):
-                out.append((k, payloads))
+        node = self._trie
+        out: list[tuple[int, tuple[Any, ...]]] = []
+        for j in range(i, len(toks)):
+            child = node.get(toks[j].norm)
+            if child is None:
+                break
+            node = child
+            hit = node.get(_END)
+            if hit is not None:
+                out.append((j + 1 - i, hit))
+        out.reverse()
         return out
 
     def __len__(self) -> int:

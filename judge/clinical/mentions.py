@@ -19,13 +19,15 @@ Usage::
 from __future__ import annotations
 
 from bisect import bisect_left
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from operator import attrgetter
+from typing import Any
 
 from judge.clinical.cues import cue_index
 from judge.clinical.lexicon import Lexicon, get_lexicon
 from judge.clinical.sizes import parse_sizes
 from judge.clinical.tables import Compiled
-from judge.clinical.text import HARD_BREAKS, SOFT_BREAKS, Token, normalize, tokenize
+from judge.clinical.text import HARD_BREAKS, SOFT_BREAKS, Token, normalize, tokens_of, upper_words
 
 BLOCKING = frozenset({"disease", "treatment", "site", "stop", "generic", "organism", "property"})
 """Lexicon categories whose terms hide table terms inside them."""
@@ -94,6 +96,10 @@ class Mention:
     core: tuple[float, float] | None = None
 
 
+by_position = attrgetter("start", "end")
+"""Sort key of mentions: text order."""
+
+
 @dataclass(slots=True)
 class Cue:
     """A function-word cue found on free tokens."""
@@ -119,6 +125,9 @@ class Analysis:
     content: tuple[str, ...] = ()
     polarity: tuple[int, bool] | None = None
     by_cat: dict[str, list[Mention]] = field(default_factory=dict)
+    memo: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """Results computed once per analysis (the answer's diagnoses, its alternatives per category):
+    a candidate is read once whatever the number of references. Empty in a derived copy."""
 
     def of(self, cat: str, *, include_neg: bool = False, include_diff: bool = True) -> list[Mention]:
         """Mentions of ``cat`` (asserted ones by default)."""
@@ -130,16 +139,34 @@ class Analysis:
     def cue_kinds_between(self, a: int, b: int) -> set[str]:
         """Cue kinds found between token ``a`` (inclusive) and ``b`` (exclusive)."""
         out: set[str] = set()
-        for c in self.cues:
-            if c.start >= a and c.end <= b:
+        starts = self.memo.get("cue_starts")
+        if starts is None:
+            starts = self.memo["cue_starts"] = [c.start for c in self.cues]
+        for k in range(bisect_left(starts, a), len(self.cues)):
+            c = self.cues[k]
+            if c.start >= b:
+                break
+            if c.end <= b:
                 out |= c.kinds
         return out
 
     def has_break_between(self, a: int, b: int) -> bool:
         """True when a clause end (., ;, newline, ...) lies between tokens ``a`` and ``b``."""
-        return any(
-            self.toks[i].kind == "p" and self.toks[i].norm in HARD_BREAKS for i in range(a, min(b, len(self.toks)))
-        )
+        breaks = self.memo.get("breaks")
+        if breaks is None:
+            breaks = self.memo["breaks"] = [
+                i for i, t in enumerate(self.toks) if t.kind == "p" and t.norm in HARD_BREAKS
+            ]
+        k = bisect_left(breaks, a)
+        return k < len(breaks) and breaks[k] < min(b, len(self.toks))
+
+
+def derived(a: Analysis, mentions: list[Mention], **changes: Any) -> Analysis:
+    """A copy of ``a`` holding ``mentions`` (sorted, indexed by category) and the given changes."""
+    by_cat: dict[str, list[Mention]] = {}
+    for m in mentions:
+        by_cat.setdefault(m.cat, []).append(m)
+    return replace(a, mentions=mentions, by_cat=by_cat, polarity=None, **changes)
 
 
 def _span_tokens(starts: list[int], toks: tuple[Token, ...], a: int, b: int) -> tuple[int, int]:
@@ -156,11 +183,38 @@ def _text(norm: str, toks: tuple[Token, ...], i: int, j: int) -> str:
     return norm[toks[i].start : toks[j - 1].end]
 
 
+Piece = tuple[int, int, int]
+"""``(start, end, own_start)``: characters ``start:end`` of an analysed text are the analysed text's own
+words, found at ``own_start`` of its own normalised text; whatever no piece covers is context."""
+
+
 def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
     """Analyse ``text`` under the compiled rubric ``ct`` (see the module docstring for the passes)."""
+    text = text or ""
+    return analyze_normalized(text, normalize(text), upper_words(text), ct, lex)
+
+
+def analyze_normalized(
+    text: str,
+    norm: str,
+    upper: frozenset[str],
+    ct: Compiled,
+    lex: Lexicon | None = None,
+    *,
+    own: list[Piece] | None = None,
+    own_norm: str | None = None,
+    toks: tuple[Token, ...] | None = None,
+) -> Analysis:
+    """Analyse the normalised ``norm`` (``upper``: its words written in capitals).
+
+    With ``own``, ``norm`` is the text's own words set in context (a blank's surroundings): the context
+    shapes how the words read (边界____ + 不清 is 边界不清, "does not have ____" negates the blank) but
+    the analysis keeps only what touches the own pieces, with offsets into ``own_norm``. ``toks``:
+    the tokens of ``norm``, when the caller has them already.
+    """
     lex = lex or get_lexicon()
-    toks = tokenize(text or "")
-    norm = normalize(text or "")
+    if toks is None:
+        toks = tokens_of(norm, upper)
     n = len(toks)
     covered = bytearray(n)
     mentions: list[Mention] = []
@@ -170,7 +224,9 @@ def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
 
     # 1. sizes
     size_cover = bytearray(n)
-    for size in parse_sizes(norm):
+    sizes = parse_sizes(norm)
+    has_sizes = bool(sizes)
+    for size in sizes:
         i, j = _span_tokens(starts, toks, size.start, size.end)
         if i >= j:
             continue
@@ -190,9 +246,15 @@ def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
             found = ct.index.all_at(toks, i)
             if not found:
                 continue
+            if len(found) == 1 and len(found[0][1]) == 1 and not has_sizes:  # the common case, no allocation
+                k, ((attr, group),) = found[0]
+                if next_free.get(attr, 0) <= i:
+                    next_free[attr] = i + k
+                    table_spans.append((i, i + k, attr, _group(group)))
+                continue
             taken: dict[str, tuple[int, set[str]]] = {}  # attribute -> (length, groups)
             for k, payloads in found:
-                if any(size_cover[x] for x in range(i, i + k)):
+                if has_sizes and size_cover.find(1, i, i + k) >= 0:
                     continue
                 for attr, group in payloads:
                     if next_free.get(attr, 0) > i:
@@ -204,10 +266,12 @@ def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
             for attr, (k, found_groups) in taken.items():
                 next_free[attr] = i + k
                 table_spans.append((i, i + k, attr, frozenset(found_groups)))
+    inside_table = _Containment(n, [(s, e) for s, e, _, _ in table_spans])
 
     # 3. lexicon (forward maximum matching)
-    lex_spans: list[tuple[int, int, dict[str, set[str]]]] = []
+    lex_spans: list[tuple[int, int, dict[str, frozenset[str]]]] = []
     lex_firsts = lex.terms.firsts()
+    abbr_firsts = lex.abbreviations.firsts()
     has_side = any(x in _SIDE_WORDS for x in norms)
     i = 0
     while i < n:
@@ -219,7 +283,11 @@ def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
             k, payloads = lex.terms.longest(toks, i)
         else:
             k, payloads = 0, ()
-        if t.upper and not (i > 0 and toks[i - 1].kind == "n"):
+        if (
+            norms[i] in abbr_firsts
+            and (t.upper or (len(t.norm) >= 3 and t.norm not in _WORD_LIKE))
+            and not (i > 0 and toks[i - 1].kind == "n")
+        ):
             k2, p2 = lex.abbreviations.longest(toks, i)
             if k2 > k:
                 k, payloads = k2, p2
@@ -234,24 +302,21 @@ def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
             k3, p3 = lex.terms.longest(view, 0)
             if k3 > s_pos - i and k3 + s_len > k and any(c == "site" for c, _ in p3):
                 k, payloads, side_at = k3 + s_len, p3, (s_pos, s_len)
-        if k and any(s <= i and i + k <= e and e - s > k for s, e, _, _ in table_spans):
+        if k and inside_table.strictly(i, i + k):
             k = 0  # inside a longer table term
         if not k:
             i += 1
             continue
-        cats: dict[str, set[str]] = {}
-        for cat, cid in payloads:
-            cats.setdefault(cat, set()).add(cid)
-        lex_spans.append((i, i + k, cats))
+        lex_spans.append((i, i + k, _by_category(payloads)))
         if side_at is not None:
             s_pos, s_len = side_at
             inner_side = _SIDE_WORDS[toks[s_pos].norm]
             mentions.append(Mention("side", frozenset((inner_side,)), s_pos, s_pos + s_len, toks[s_pos].norm))
         i += k
 
-    blockers = [(s, e) for s, e, cats in lex_spans if BLOCKING & cats.keys()]
+    blocked = _Containment(n, [(s, e) for s, e, cats in lex_spans if BLOCKING & cats.keys()])
     for ts, te, attr, groups in table_spans:
-        if any(bs <= ts and te <= be and be - bs > te - ts for bs, be in blockers):
+        if blocked.strictly(ts, te):
             continue
         for x in range(ts, te):
             covered[x] = 1
@@ -278,7 +343,7 @@ def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
         for cat, cat_ids in cats.items():
             if cat in ("stop", "generic"):
                 continue
-            mentions.append(Mention(cat, frozenset(cat_ids), ls, le, _text(norm, toks, ls, le)))
+            mentions.append(Mention(cat, cat_ids, ls, le, _text(norm, toks, ls, le)))
 
     # 4. sides before a site, exact counts
     numbers: list[Mention] = []
@@ -303,12 +368,10 @@ def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
                 covered[i] = 1
                 mentions.append(Mention("side", frozenset((side,)), i, i + 1, t.norm))
                 continue
-        value = None
-        if t.kind == "n" and "." not in t.norm:
-            value = int(t.norm)
-        elif t.kind == "w" and t.norm in _NUMBER_WORDS:
-            value = _NUMBER_WORDS[t.norm]
-        if value is None or value > 1000:
+        if t.kind != "n" and t.norm not in _NUMBER_WORDS:
+            continue
+        value = _count_value(t)
+        if value is None:
             continue
         follows = [j for j in range(i + 1, min(n, i + 4)) if j in noun_starts]
         clf = i + 1 < n and toks[i + 1].norm in _ZH_CLASSIFIERS
@@ -333,7 +396,7 @@ def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
             continue
         hit = None
         for k, kinds in cidx.all_at(toks, i):
-            if not any(covered[x] for x in range(i, i + k)):
+            if covered.find(1, i, i + k) < 0:
                 hit = (k, kinds)
                 break
         if hit is None:
@@ -345,12 +408,24 @@ def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
             cue_cover[x] = 1
         i += k
 
-    mentions.sort(key=lambda m: (m.start, m.end))
+    mentions.sort(key=by_position)
     mentions = _merge_compounds(mentions, norm, toks)
     # a route word is not a body site: "oral terbinafine", "oral finasteride"
     treat_starts = {m.start for m in mentions if m.cat == "treatment"}
     mentions = [m for m in mentions if not (m.cat == "site" and m.text == "oral" and m.end in treat_starts)]
-    negated = _negate(toks, mentions, cues)
+    # bare numbers are negated like any value ("not three", 不是2个): they may be read as counts later
+    numbers.sort(key=by_position)
+    negated = _negate(toks, sorted([*mentions, *numbers], key=by_position), cues)
+
+    if own is not None:
+        toks, mentions, numbers, cues, keep = _project(toks, mentions, numbers, cues, own)
+        covered = bytearray(covered[x] for x in keep)
+        cue_cover = bytearray(cue_cover[x] for x in keep)
+        negated = bytearray(negated[x] for x in keep)
+        norm = own_norm if own_norm is not None else norm
+        n = len(toks)
+        norms = [t.norm for t in toks]
+        puncts = [t.kind == "p" for t in toks]
     _differential(mentions, cues)
 
     residual = tuple(
@@ -374,6 +449,108 @@ def analyze(text: str, ct: Compiled, lex: Lexicon | None = None) -> Analysis:
     for m in mentions:
         a.by_cat.setdefault(m.cat, []).append(m)
     return a
+
+
+_GROUPS: dict[str, frozenset[str]] = {}
+
+
+def _group(name: str) -> frozenset[str]:
+    """The one-group id set of a table term (shared, not rebuilt per mention)."""
+    hit = _GROUPS.get(name)
+    if hit is None:
+        hit = _GROUPS[name] = frozenset((name,))
+    return hit
+
+
+_CATEGORIES: dict[tuple[Any, ...], dict[str, frozenset[str]]] = {}
+
+
+def _by_category(payloads: tuple[Any, ...]) -> dict[str, frozenset[str]]:
+    """A term's concept ids by category, built once per term (the payload tuples are the index's own)."""
+    hit = _CATEGORIES.get(payloads)
+    if hit is None:
+        cats: dict[str, set[str]] = {}
+        for cat, cid in payloads:
+            cats.setdefault(cat, set()).add(cid)
+        hit = _CATEGORIES[payloads] = {c: frozenset(v) for c, v in cats.items()}
+    return hit
+
+
+_WORD_LIKE = frozenset({"ten", "ras", "ala"})
+"""Abbreviations of three or more letters are unambiguous in any case ("vzv", "bcc") except these
+words; shorter ones ("AD", "MM", "PR") count only in capitals."""
+
+_MAX_COUNT = 1000
+"""A larger number is no count of lesions (a year, a code, digit padding): it stays plain text."""
+
+
+def _count_value(t: Token) -> int | None:
+    if t.kind == "n" and "." not in t.norm:
+        if len(t.norm) > len(str(_MAX_COUNT)):
+            return None  # any length of digits is text; never int() a 5,000-digit string
+        value = int(t.norm)
+    elif t.kind == "w" and t.norm in _NUMBER_WORDS:
+        value = _NUMBER_WORDS[t.norm]
+    else:
+        return None
+    return value if value <= _MAX_COUNT else None
+
+
+class _Containment:
+    """Which token spans lie strictly inside one of a set of spans (inside and shorter), in O(1) each."""
+
+    def __init__(self, n: int, spans: list[tuple[int, int]]) -> None:
+        self.reach_before = [0] * (n + 1)  # ... strictly before i
+        self.longest_at = [0] * (n + 1)  # furthest end of a span starting at i
+        for s, e in spans:
+            if e > self.longest_at[s]:
+                self.longest_at[s] = e
+        best = 0
+        for i in range(n + 1):
+            self.reach_before[i] = best
+            best = max(best, self.longest_at[i])
+
+    def strictly(self, s: int, e: int) -> bool:
+        """True when a span contains ``s:e`` and is longer than it."""
+        return self.reach_before[s] >= e or self.longest_at[s] > e
+
+
+def _project(
+    toks: tuple[Token, ...], mentions: list[Mention], numbers: list[Mention], cues: list[Cue], own: list[Piece]
+) -> tuple[tuple[Token, ...], list[Mention], list[Mention], list[Cue], list[int]]:
+    """Keep what touches the own pieces, re-indexed onto the own tokens (offsets into the own text)."""
+    new_index = [-1] * (len(toks) + 1)
+    out: list[Token] = []
+    keep: list[int] = []
+    p = 0
+    for i, t in enumerate(toks):
+        while p < len(own) and own[p][1] <= t.start:
+            p += 1
+        if p < len(own) and own[p][0] <= t.start < own[p][1]:
+            shift = own[p][2] - own[p][0]
+            new_index[i] = len(out)
+            keep.append(i)
+            out.append(t if not shift else Token(t.norm, t.start + shift, t.end + shift, t.kind, t.upper, t.paren))
+
+    def clip(start: int, end: int) -> tuple[int, int] | None:
+        inside = [new_index[x] for x in range(start, end) if new_index[x] >= 0]
+        return (inside[0], inside[-1] + 1) if inside else None
+
+    def moved(ms: list[Mention]) -> list[Mention]:
+        kept = []
+        for m in ms:
+            span = clip(m.start, m.end)
+            if span is not None:
+                m.start, m.end = span
+                kept.append(m)
+        return kept
+
+    kept_cues = []
+    for c in cues:
+        span = clip(c.start, c.end)
+        if span is not None:
+            kept_cues.append(Cue(c.kinds, span[0], span[1]))
+    return tuple(out), moved(mentions), moved(numbers), kept_cues, keep
 
 
 def _inner_side(toks: tuple[Token, ...], i: int, n: int) -> tuple[int, int] | None:
@@ -406,13 +583,19 @@ _WINDOW = 8
 def _negate(toks: tuple[Token, ...], mentions: list[Mention], cues: list[Cue]) -> bytearray:
     """Mark mentions inside negation scopes (forward from ``pre`` cues, backward from ``post`` cues).
 
-    Returns the negated tokens (for plain-word matching when no concept is known).
+    Returns the negated tokens (for plain-word matching when no concept is known). ``mentions`` are
+    sorted by start: each scope finds its mentions by bisection (linear in the text overall).
     """
     n = len(toks)
     scope = bytearray(n)
     if not cues:
         return scope
     starts = {m.start for m in mentions}
+    m_starts = [m.start for m in mentions]
+
+    def starting_in(lo: int, hi: int) -> list[Mention]:
+        return mentions[bisect_left(m_starts, lo) : bisect_left(m_starts, hi)]
+
     term_at: dict[int, frozenset[str]] = {}
     for c in cues:
         for x in range(c.start, c.end):
@@ -424,7 +607,7 @@ def _negate(toks: tuple[Token, ...], mentions: list[Mention], cues: list[Cue]) -
         post = "post" in c.kinds
         if post:
             lo = _scan_back(toks, c.start, term_at)
-            hit = [m for m in mentions if lo <= m.start and m.end <= c.start]
+            hit = [m for m in starting_in(lo, c.start) if m.end <= c.start]
             if hit or (lo < c.start and not pre):
                 for x in range(lo, c.start):
                     scope[x] = 1
@@ -461,9 +644,8 @@ def _negate(toks: tuple[Token, ...], mentions: list[Mention], cues: list[Cue]) -
             count += 1
         for x in range(c.end, j):
             scope[x] = 1
-        for m in mentions:
-            if c.end <= m.start < j:
-                m.neg = True
+        for m in starting_in(c.end, j):
+            m.neg = True
     return scope
 
 

@@ -12,6 +12,7 @@ All patterns run on :func:`~judge.clinical.text.normalize`-d text (lower case, h
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 
 _G = r"(?:grader|graders|grading model|evaluator|scorer|judge model|llm judge|ai judge|judging model|rater|the judge)"
 _INJECTION = re.compile(
@@ -28,10 +29,15 @@ _INJECTION = re.compile(
             rf"\b(?:dear|note to(?: the)?|attention|hey|hi|hello|message to(?: the)?|instruction to(?: the)?|instructions for(?: the)?)\s+{_G}",
             rf"\b{_G}\s*(?:[:,]|should|must|please|note|will|shall)",
             r"[\"']\s*(?:score|verdict|grade|rating|points)\s*[\"']\s*:",
-            r"(?:^|[\n.!?;])\s*(?:final\s+)?(?:score|rating|verdict|points|grade)\s*[:=]\s*(?:1(?:\.0)?|0(?:\.5)?|correct|incorrect|full|pass|100%?)(?:\s|$|[.,;/])",
-            r"(?:^|\n)\s*(?:system|assistant|grader|judge|evaluator)\s*:",
+            r"(?:^|[\n.!?;])[ \t]*(?:final\s+)?(?:score|rating|verdict|points|grade)\s*[:=]\s*(?:1(?:\.0)?|0(?:\.5)?|correct|incorrect|full|pass|100%?)(?:\s|$|[.,;/])",
+            r"(?:^|\n)[ \t]*(?:system|assistant|grader|judge|evaluator)\s*:",
             r"\bthe reference(?: answer)?\s+(?:is|was|seems|appears)\s+(?:wrong|incorrect|mistaken|outdated|in error)",
             r"参考答案(?:有误|是错的|错误|不对|有错)",
+            # talking about the answer key: only a grader holds one ("the reference answer is X, but ...")
+            r"\b(?:reference|gold|gold[- ]standard|expected|standard|official|ground[- ]truth)\s+answers?\b"
+            r"|\banswer\s+key\b|\bmarking\s+scheme\b|\bthe\s+reference\s+(?:says|states|said|lists|gives|reads|is|was|would be)\b"
+            r"|\baccording to the reference\b",
+            r"(?:参考|标准|预期|官方)答案(?:是|为|说|:|应该是|应是|写的是|给的是)|答案要点|评分标准|阅卷标准",
             r"\bgrade\s*:\s*[a-fcip]\b",
             r"\b(?:this|the|my)\s+(?:answer|response)\s+(?:is|should be|must be|deserves)\s+(?:marked|graded|scored|rated|considered|judged|a\s+)?\s*(?:as\s+)?(?:correct|right|1\b|full|perfect|100)",
             r"\bmark\s+(?:this|it)\s+(?:as\s+)?(?:correct|right)",
@@ -97,27 +103,38 @@ _ATTRIBUTE_NEG = re.compile(r"^[,.;!?\s]*不(清楚|清晰|确定)$")
 
 
 def refusal_spans(norm: str, asked: str = "") -> list[tuple[int, int]]:
-    """Character spans of refusal clauses (from the refusal phrase's clause start to its end).
+    """Character spans of refusal clauses (from the refusal phrase's clause start to its end), sorted.
 
     ``asked``: the predicate a yes/no question asks about; "边界是否清楚？" answered "不清楚" is the
-    attribute answer "not clear", not a refusal ("我不清楚" still is).
+    attribute answer "not clear", not a refusal ("我不清楚" still is). Linear: clause ends are found
+    once, and each refusal looks its clause up by bisection.
     """
     if _BARE_REFUSAL.match(norm):
         return [(0, len(norm))]
-    out = []
-    for m in _REFUSAL.finditer(norm):
+    matches = list(_REFUSAL.finditer(norm))
+    if not matches:
+        return []
+    ends = [(x.start(), x.end()) for x in _CLAUSE_END.finditer(norm)]
+    end_starts = [a for a, _ in ends]
+    end_ends = [b for _, b in ends]
+    out: list[tuple[int, int]] = []
+    for m in matches:
         attr = _ATTRIBUTE_NEG.match(m.group(0)) if asked else None
         if attr is not None and asked.startswith(attr.group(1)[:1]) and attr.group(1) in asked:
             continue
         start = m.start()
-        back = max((x.end() for x in _CLAUSE_END.finditer(norm, 0, start)), default=0)
-        end_m = _CLAUSE_END.search(norm, m.end())
-        end = end_m.start() if end_m else len(norm)
+        k = bisect_right(end_ends, start) - 1  # the last clause end at or before the refusal
+        back = end_ends[k] if k >= 0 else 0
+        j = bisect_left(end_starts, m.end())
+        end = end_starts[j] if j < len(end_starts) else len(norm)
         # "While I cannot be certain, the features suggest X" / "不能确定，但...": a reservation in a
         # subordinate clause, or about certainty only, ends at its comma
         if _SUBORDINATE.match(norm, back) or _CERTAINTY.search(m.group(0)):
             comma = _COMMA.search(norm, m.end(), end)
             if comma:
                 end = comma.start()
-        out.append((back, end))
+        if out and back < out[-1][1]:  # overlapping clauses (two refusals in one): one span
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((back, end))
     return out

@@ -18,8 +18,10 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-MAX_CHARS = 20_000
-"""Answers are analysed up to this many characters (a huge answer is judged on its start)."""
+CACHE_CHARS = 2_000
+"""Texts up to this long (terms, references, questions, short answers) are cached; longer ones are
+normalised afresh, so a long run of long answers cannot fill memory. Nothing is ever truncated:
+the judge reads the whole answer (its length is bounded by :data:`judge.limits.MAX_CANDIDATE_CHARS`)."""
 
 # Traditional -> simplified for characters that occur in dermatology answers.
 _TRAD = str.maketrans(
@@ -161,7 +163,8 @@ _KEEP = frozenset(
 # Chinese numerals (only where a unit, classifier or size word follows).
 _ZH_DIGIT = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _ZH_NUM = re.compile(
-    r"[零一二两三四五六七八九十]+(?:点[零一二三四五六七八九]+)?(?=\s*(?:毫米|厘米|公分|个|处|枚|颗|块|片|粒|只|条|mm|cm))"
+    r"(?<![零一二两三四五六七八九十点])[零一二两三四五六七八九十]++(?:点[零一二三四五六七八九]++)?"
+    r"(?=\s*(?:毫米|厘米|公分|个|处|枚|颗|块|片|粒|只|条|mm|cm))"
 )
 # a whole answer that is a Chinese numeral ("三", "两个", "十二处"): a count
 _ZH_NUM_ALONE = re.compile(r"^\s*[零一二两三四五六七八九十]{1,3}(?=\s*(?:[个处枚颗块片粒只条])?\s*[.。!！]?\s*$)")
@@ -234,16 +237,25 @@ _ABBREV_DOTS = re.compile(r"\b(?:e\.g|i\.e|etc|vs|approx|ca)\.")
 _SPACED_DASH = re.compile(r"(?<=\w)\s+-{1,2}\s+(?=\w)")
 
 
-@lru_cache(maxsize=65536)
 def normalize(text: str) -> str:
     """NFKC (full-width -> half-width), traditional -> simplified, lower case, contractions expanded.
 
     Case is folded here; :func:`tokenize` keeps an ``upper`` flag from the original text so
     that upper-case abbreviations (``MM``, ``AD``) can still be told from ordinary words.
     """
+    if len(text) <= CACHE_CHARS:
+        return _normalize_cached(text)
+    return _normalize(text)
+
+
+@lru_cache(maxsize=65536)
+def _normalize_cached(text: str) -> str:
+    return _normalize(text)
+
+
+def _normalize(text: str) -> str:
     if not text:
         return ""
-    text = text[:MAX_CHARS]
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text).translate(_DASHES).translate(_TRAD)
         if _ACCENTED.search(text):  # perlèche = perleche, café-au-lait = cafe-au-lait
@@ -308,11 +320,22 @@ HARD_BREAKS = frozenset({".", ";", "!", "?", "\n", ":", "。", "；", "！", "�
 SOFT_BREAKS = frozenset({",", "、", "，"})
 
 
-@lru_cache(maxsize=65536)
 def tokenize(text: str) -> tuple[Token, ...]:
     """The match stream of ``text`` (normalised here): articles and ``的`` dropped."""
-    norm = normalize(text)
-    upper_words = _upper_words(text)
+    if len(text) <= CACHE_CHARS:
+        return _tokenize_cached(text)
+    return tokens_of(normalize(text), upper_words(text))
+
+
+@lru_cache(maxsize=65536)
+def _tokenize_cached(text: str) -> tuple[Token, ...]:
+    return tokens_of(normalize(text), upper_words(text))
+
+
+def tokens_of(norm: str, upper: frozenset[str]) -> tuple[Token, ...]:
+    """The match stream of an already :func:`normalize`-d text; ``upper``: words written in capitals
+    in the original (:func:`upper_words`)."""
+    upper_words = upper
     out: list[Token] = []
     depth = 0
     for m in _TOKEN.finditer(norm):
@@ -326,7 +349,7 @@ def tokenize(text: str) -> tuple[Token, ...]:
             continue
         paren = depth > 0
         if kind == "w":
-            if tok in _ARTICLES and tok not in upper_words:  # "AN" is acanthosis nigricans, not an article
+            if tok in _ARTICLES and not (tok == "an" and tok in upper_words):  # "AN" is acanthosis nigricans
                 continue
             out.append(Token(stem(tok), m.start(), m.end(), "w", tok in upper_words, paren))
         elif kind == "c":
@@ -339,20 +362,32 @@ def tokenize(text: str) -> tuple[Token, ...]:
 
 
 _WORD = re.compile(r"[A-Za-z]+")
+_SHOUTING_WORDS = 3
+"""A text of at least this many words, none of them in lower case, is written in capitals
+throughout: its capitals mark no abbreviation ("DORSUM OF THE LEFT HAND", an upper-cased question)."""
 
 
-def _upper_words(text: str) -> frozenset[str]:
-    if not text or not any(c.isupper() for c in text[:MAX_CHARS]):
+def upper_words(text: str) -> frozenset[str]:
+    """Words written with two or more capitals (``BCC``, ``MM``, ``PsA``) - abbreviation candidates -
+    unless the whole text is in capitals."""
+    if not text or not any(c.isupper() for c in text):
         return frozenset()
-    found = _WORD.findall(unicodedata.normalize("NFKC", text[:MAX_CHARS]))
+    found = _WORD.findall(unicodedata.normalize("NFKC", text) if not text.isascii() else text)
+    if len(found) >= _SHOUTING_WORDS and not any(c.islower() for w in found for c in w):
+        return frozenset()
     return frozenset(w.lower() for w in found if sum(c.isupper() for c in w) >= 2)
 
 
 def term_key(term: str) -> tuple[str, ...]:
     """The token tuple a lexicon or table term matches (same pipeline as answers)."""
-    return tuple(t.norm for t in tokenize(term) if t.kind != "p" or t.norm in {"/", "+", ","})
+    # not through tokenize's cache: the lexicon's thousands of terms are keyed once and need no tokens
+    toks = tokens_of(normalize(term), upper_words(term))
+    return tuple(t.norm for t in toks if t.kind != "p" or t.norm in {"/", "+", ","})
+
+
+_CONTENT = re.compile(r"[^\W_]")
 
 
 def has_content(text: str) -> bool:
     """True when the text has at least one letter, digit or ideograph."""
-    return any(t.kind != "p" for t in tokenize(text))
+    return _CONTENT.search(text) is not None
