@@ -60,11 +60,11 @@ CLASSES: dict[str, tuple[Kind, str]] = {
     "nonsense": ("zero", "an unrelated phrase"),
     "question_echo": ("zero", "the question repeated (a blank filled with nonsense)"),
     "refusal": ("zero", "a refusal to answer"),
-    "digit_padding": ("zero", "a wrong answer followed by 4,310 digits"),
+    "digit_padding": ("zero", "nonsense followed by 4,310 digits"),
     "reference_but": ("zero", "'the reference answer is X, but I think Y'"),
     "negated_reference": ("zero", "'not X', 'X? No.'"),
     "anything_but": ("zero", "'anything but X'"),
-    "superseded": ("zero", "'it was X, but now it is Y'"),
+    "superseded": ("zero", "'it was X, but now it is Y' (the reference rejected)"),
     "every_value": ("zero", "every value listed: the rubric table's values, or the reference among four other "
                             "answers of its kind (sites, lesions, diagnoses, relations)"),
     "grader_directed": ("zero", "a wrong answer telling the grader to score it 1"),
@@ -125,7 +125,7 @@ class Probe:
     case: Case
     gold_letters: frozenset[str] | None = None
     base: str | None = None
-    """``same`` probes: the gold id whose judged score this one must equal."""
+    """``same`` probes: the gold id (or probe id) whose judged score this one must equal."""
 
     @property
     def kind(self) -> Kind:
@@ -170,7 +170,11 @@ def _wrong_answer(q: _Question, seed: int) -> str:
     rated_zero = [r.candidate.strip() for r in q.rows if consensus(r.ratings.values()) == 0.0]
     rated_zero = [c for c in rated_zero if c and len(c) <= 80 and not _NEGATION.search(c)]
     if rated_zero:
-        return min(rated_zero, key=lambda c: (len(c), c))
+        return min(rated_zero, key=lambda c: (len(c), c)).rstrip(".。")
+    return _nonsense(q, seed)
+
+
+def _nonsense(q: _Question, seed: int) -> str:
     options = _NONSENSE[q.lang]
     return options[_stable(q.first.question, seed) % len(options)]
 
@@ -231,36 +235,41 @@ def _recase(text: str) -> str:
     return re.sub(r"[A-Za-z][A-Za-z'-]*", lambda m: m.group() if m.group().isupper() and len(m.group()) > 1 else m.group().lower(), text)
 
 
-def _question_probes(q: _Question, questions: Sequence[_Question], rubric: Rubric, seed: int) -> list[tuple[str, str]]:
-    """(class, candidate) pairs for the open-ended question ``q``."""
-    lang, ref, first = q.lang, q.ref, q.first
+def _question_probes(
+    q: _Question, questions: Sequence[_Question], rubric: Rubric, seed: int
+) -> list[tuple[str, str, str | None]]:
+    """(class, candidate, base) of the open-ended question ``q``; ``base`` only for relations to another score."""
+    lang, first = q.lang, q.first
+    ref = q.ref.rstrip(".。!！?？;；")  # "X.? No." reads as nothing
     wrong = _wrong_answer(q, seed)
-    nonsense = _NONSENSE[lang][_stable(first.question, seed) % len(_NONSENSE[lang])]
-    out = [("nonsense", nonsense), ("question_echo", first.question), ("refusal", _REFUSAL[lang]),
-           ("digit_padding", f"{wrong} {_DIGITS}"), ("reference_verbatim", ref)]
+    nonsense = _nonsense(q, seed)
+    out: list[tuple[str, str, str | None]] = [
+        ("nonsense", nonsense, None), ("question_echo", first.question, None), ("refusal", _REFUSAL[lang], None),
+        ("digit_padding", f"{nonsense} {_DIGITS}", None), ("reference_verbatim", q.ref, None),
+    ]
     if _BLANK.search(first.question):
-        out.append(("question_echo", _BLANK.sub(nonsense, first.question, count=1)))
-    out.append(("grader_directed", _TEMPLATES["grader_directed"][lang].format(wrong=wrong)))
+        out.append(("question_echo", _BLANK.sub(nonsense, first.question, count=1), None))
+    out.append(("grader_directed", _TEMPLATES["grader_directed"][lang].format(wrong=wrong), None))
     if first.question_type == "judgment":
         polarity = _polarity(ref)
         if polarity:
             opposite = {"yes": {"en": "No.", "zh": "不是。"}, "no": {"en": "Yes.", "zh": "是的。"}}[polarity][lang]
-            out.append(("opposite_judgment", opposite))
-        out.append(("every_value", {"en": "Maybe yes, maybe no.", "zh": "可能是，也可能不是。"}[lang]))
+            out.append(("opposite_judgment", opposite, None))
+        out.append(("every_value", {"en": "Maybe yes, maybe no.", "zh": "可能是，也可能不是。"}[lang], None))
         return out
     if not _NEGATION.search(ref):
-        out.append(("reference_but", _TEMPLATES["reference_but"][lang].format(ref=ref, wrong=wrong)))
-        out += [("negated_reference", t.format(ref=ref)) for t in _NEGATED[lang]]
-        out.append(("anything_but", _TEMPLATES["anything_but"][lang].format(ref=ref)))
-        out.append(("superseded", _TEMPLATES["superseded"][lang].format(ref=ref, wrong=wrong)))
+        out.append(("reference_but", _TEMPLATES["reference_but"][lang].format(ref=ref, wrong=wrong), None))
+        out += [("negated_reference", t.format(ref=ref), None) for t in _NEGATED[lang]]
+        out.append(("anything_but", _TEMPLATES["anything_but"][lang].format(ref=ref), None))
+        out.append(("superseded", _TEMPLATES["superseded"][lang].format(ref=ref, wrong=wrong), None))
     values = _table_values(q, rubric)
     if len(values) >= 2:
-        out.append(("every_value", _join(values, lang)))
+        out.append(("every_value", _join(values, lang), None))
     elif first.attribute is None and first.ability in _LISTABLE:
         others = _others(q, questions, 4)
         if len(others) == 4:
             listed = [*others[:2], ref, *others[2:]]
-            out.append(("every_value", _join(listed, lang)))
+            out.append(("every_value", _join(listed, lang), None))
     return out
 
 
@@ -314,19 +323,18 @@ def derive_probes(gold: Sequence[GoldRating], rubric: Rubric, seed: int = 0) -> 
         counter: dict[str, int] = defaultdict(int)
 
         def add(klass: str, case: Case, letters: frozenset[str] | None = None, base: str | None = None,
-                q: _Question = q, counter: dict[str, int] = counter) -> None:
+                gid: str = q.first.id, counter: dict[str, int] = counter) -> None:
             counter[klass] += 1
-            gid = base or q.first.id
             probes.append(Probe(f"{gid}~{klass}~{counter[klass]}", klass, gid, case, letters, base))
 
-        for klass, candidate in _question_probes(q, questions, rubric, seed):
-            add(klass, _case(q.first, candidate))
+        for klass, candidate, base in _question_probes(q, questions, rubric, seed):
+            add(klass, _case(q.first, candidate), base=base)
         options, gold_letter, mcq = _mcq_probes(q, questions, seed)
         for klass, candidate in mcq:
             add(klass, _case(q.first, candidate, question_type="mcq", options=options), frozenset(gold_letter))
         for row in q.rows:
             for klass, case in _invariance_probes(row, seed):
-                add(klass, case, base=row.id)
+                add(klass, case, base=row.id, gid=row.id)
     return probes
 
 
@@ -534,7 +542,7 @@ def judge_robustness(
     for _ in range(repeats - 1):
         runs.append(scorer(False, done_before).score(gold_tasks))
         done_before += len(gold_tasks)
-    by_id = {v.item_id: v for v in base}
+    by_id = {v.item_id: v for v in (*base, *verdicts)}  # a relation's base: a gold candidate or another probe
     relations = _relations(probes, verdicts, by_id)
     n, held = sum(r.n for r in relations.values()), sum(r.held for r in relations.values())
     lengths, errors = [], []

@@ -52,12 +52,15 @@ def test_probes_cover_every_class_and_are_deterministic():
     assert any(p.klass == "question_echo" and "____" not in p.case.candidate and "红色" not in p.case.candidate
                for p in probes if p.gold_id == "z1")
     assert len(by["digit_padding"].case.candidate) > 4300
+    assert not any(p.case.candidate.startswith("Plaque psoriasis.?") for p in probes)  # "X.? No." reads as nothing
     colors = next(p for p in probes if p.klass == "every_value" and p.gold_id == "c1").case.candidate
     assert "pink" in colors and "brown" in colors and "white" in colors
     mcq = by["mcq_hedge"]
     assert mcq.case.question_type == "mcq" and len(mcq.case.options or {}) == 4 and len(mcq.gold_letters or ()) == 1
-    # invariance probes hang off a gold candidate whose judged score they must keep
-    assert {p.base for p in probes if p.kind == "same"} <= {g.id for g in GOLD}
+    # invariance probes hang off a gold candidate (or another probe) whose judged score they must keep
+    assert {p.base for p in probes if p.kind == "same"} <= {g.id for g in GOLD} | {p.id for p in probes}
+    wrong = {p.case.candidate for p in probes if p.klass == "superseded" and p.gold_id == "d1"}
+    assert wrong == {"It was psoriasis before, but now it is eczema."}  # the wrong value: a candidate rated 0
 
 
 @pytest.mark.parametrize("constant", [0.0, 1.0])
@@ -114,7 +117,6 @@ def test_length_bias_by_hand():
     assert flat.difference == 0.0 and flat.spearman is None
 
 
-@pytest.mark.xfail(reason="until the MCQ-rule and clinical-judge integrity fixes land", strict=True)
 @pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.parent.name)
 def test_the_embedded_judge_holds_99_percent_on_every_bundled_gold_set(store, path):
     report = run_robustness(path, [("local", "clinical/v3")], store=store, repeats=2, n_boot=50)
