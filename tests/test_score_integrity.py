@@ -99,3 +99,21 @@ def test_a_judge_failure_is_unscored_and_marks_the_table_incomplete(store):
     assert not result.table.complete and result.table.unscored == 2
     assert all(v.score is None and v.unscored_reason for v in result.verdicts)
     assert result.table.rows[0].avg.answered == 2
+
+
+def test_copies_of_the_sample_with_case_numbers_cannot_shift_any_model(store):
+    """Copying the bundled sample with ` (case N)` once lifted the text-only model from 15.4 to 22.8 AVG."""
+    from judge.io import read_benchmark, read_predictions
+    from tests.conftest import ROOT
+
+    sample = ROOT / "examples" / "medlesion_sample"
+    items = read_benchmark(sample / "benchmark.jsonl")
+    preds = [p for f in sorted((sample / "predictions").glob("*.jsonl")) for p in read_predictions(f)]
+    base = score_items(items, preds, store=store)
+    styles = [" (case {n})", " Case {n}.", "（病例{n}）", " [#{n}]"]
+    copies, copied = [], []
+    for n, style in enumerate(styles, start=2):
+        copies += [i.model_copy(update={"id": f"{i.id}-{n}", "question": i.question + style.format(n=n)}) for i in items]
+        copied += [p.model_copy(update={"id": f"{p.id}-{n}"}) for p in preds]
+    padded = score_items(copies, copied, store=store)
+    assert {r.model: r.avg.score for r in padded.table.rows} == {r.model: r.avg.score for r in base.table.rows}
