@@ -56,6 +56,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--calibrate-gold", default="gold_labels/medlesion_holdout3/gold.jsonl")
+    parser.add_argument("--ignore-hashes", action="store_true",
+                        help="Leave out the judge's parameters and cache keys (content hashes of its knowledge files), "
+                             "for a refactor that moves knowledge between files without changing a decision.")
     args = parser.parse_args()
     out: Path = args.out
     if out.exists():
@@ -76,9 +79,12 @@ def main() -> None:
     for path in golds:
         store = Store.open(":memory:")
         verdicts = Scorer(get_backend("local"), load_rubric("v3"), store).score(gold_tasks(read_gold(path)))
-        lines = [v.model_dump_json(exclude={"latency_ms"}) for v in verdicts]
+        drop = {"latency_ms", "params", "cache_key"} if args.ignore_hashes else {"latency_ms"}
+        lines = [v.model_dump_json(exclude=drop) for v in verdicts]
         (out / "gold" / f"{path.parent.name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
         rob = judge("robustness", str(path), "--format", "json", "--n-boot", "200", "--quiet", env=env, cwd=ROOT)
+        if args.ignore_hashes:
+            rob = re.sub(r'"(?:lexicon_sha|engine_version)": "[^"]*"', '"HASH": ""', rob)
         (out / "robustness" / f"{path.parent.name}.json").write_text(normalise(rob), encoding="utf-8")
 
     sample = ROOT / "examples" / "medlesion_sample"
