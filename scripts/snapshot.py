@@ -38,8 +38,15 @@ VOLATILE = [
 ]
 
 
+HASHES = [
+    (re.compile(r'("(?:lexicon_sha|cache_key)"\s*:\s*)"[0-9a-f]*"'), r'\1"HASH"'),
+    (re.compile(r"((?:lexicon_sha|cache_key):\s*)[0-9a-f]+"), r"\1HASH"),
+]
+IGNORE_HASHES = False
+
+
 def normalise(text: str) -> str:
-    for pattern, repl in VOLATILE:
+    for pattern, repl in VOLATILE + (HASHES if IGNORE_HASHES else []):
         text = pattern.sub(repl, text)
     return text
 
@@ -60,6 +67,8 @@ def main() -> None:
                         help="Leave out the judge's parameters and cache keys (content hashes of its knowledge files), "
                              "for a refactor that moves knowledge between files without changing a decision.")
     args = parser.parse_args()
+    global IGNORE_HASHES
+    IGNORE_HASHES = args.ignore_hashes
     out: Path = args.out
     if out.exists():
         shutil.rmtree(out)
@@ -83,8 +92,6 @@ def main() -> None:
         lines = [v.model_dump_json(exclude=drop) for v in verdicts]
         (out / "gold" / f"{path.parent.name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
         rob = judge("robustness", str(path), "--format", "json", "--n-boot", "200", "--quiet", env=env, cwd=ROOT)
-        if args.ignore_hashes:
-            rob = re.sub(r'"(?:lexicon_sha|engine_version)": "[^"]*"', '"HASH": ""', rob)
         (out / "robustness" / f"{path.parent.name}.json").write_text(normalise(rob), encoding="utf-8")
 
     sample = ROOT / "examples" / "medlesion_sample"
