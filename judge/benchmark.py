@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from judge.backends import Backend, get_backend
+from judge.backends import Backend, resolve_backends
 from judge.errors import InputError
 from judge.io import check_writable, file_sha256, read_benchmark, read_predictions
-from judge.jury import JuryAgreement, aggregate, agreement, jury_spec
+from judge.jury import JuryAgreement, Panel
 from judge.models import BenchmarkItem, Prediction, Verdict
-from judge.rubrics import Rubric, load_rubric
-from judge.scoring import ProgressFn, Scorer, Task, missing_verdicts, tasks_for
-from judge.store import Run, Store
+from judge.rubrics import Rubric, resolve_rubric
+from judge.scoring import ProgressFn, ScoreStats, missing_verdicts, tasks_for
+from judge.store import Store
 from judge.tables import ScoreTable, build_table, render_csv, render_json, render_markdown
 from judge.usage import RunUsage, summarize_usage
 
@@ -38,7 +38,7 @@ class RunResult:
     verdicts: list[Verdict]
     table: ScoreTable
     missing: list[tuple[str, str]]
-    stats: dict[str, int] = field(default_factory=dict)
+    stats: ScoreStats = field(default_factory=ScoreStats)
     provenance: dict[str, Any] = field(default_factory=dict)
     judges: dict[str, list[Verdict]] = field(default_factory=dict)
     """Jury runs: each judge's own verdicts, by backend spec (``verdicts`` holds the aggregate)."""
@@ -104,83 +104,36 @@ def score_items(
     with ``concurrency`` calls in flight), each judge's verdicts are stored under its own spec and
     the aggregate (:mod:`judge.jury`) under ``jury(A,B,...)``; the table shows the aggregate.
     """
-    rubric_obj = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
-    chosen = list(backends) if backends else [backend]
-    objs = [b if not isinstance(b, str) else get_backend(b, **(backend_options or {})) for b in chosen]
-    specs = [b.spec for b in objs]
-    if len(set(specs)) != len(specs):
-        raise InputError(f"the same backend is named twice: {', '.join(specs)}")
-    spec = specs[0] if len(objs) == 1 else jury_spec(specs)
+    rubric_obj = resolve_rubric(rubric)
+    panel = Panel.build(resolve_backends(list(backends or [backend]), **(backend_options or {})), rubric_obj, store,
+                        concurrency=concurrency, workers=workers, progress=progress)
     tasks, missing = tasks_for(items, preds)
     args = {
         "benchmark": str(benchmark), "predictions": [str(p) for p in predictions], "split": split,
-        "rubric": rubric_obj.id, "backend": spec, "judges": specs,
+        "rubric": rubric_obj.id, "backend": panel.spec, "judges": panel.specs,
     }
     with store.run("score", args, len(tasks) + len(missing)) as run:
-        return _score_run(run, items, objs, specs, spec, rubric_obj, tasks, missing, benchmark, predictions,
-                          split, concurrency, workers, progress)
-
-
-def _score_run(
-    run: Run, items: Sequence[BenchmarkItem], objs: list[Backend], specs: list[str], spec: str, rubric_obj: Rubric,
-    tasks: list[Task], missing: list[tuple[str, str]], benchmark: str | Path | None,
-    predictions: Sequence[str | Path], split: str | None, concurrency: int, workers: int,
-    progress: ProgressFn | None,
-) -> RunResult:
-    """The body of a scoring run (inside :meth:`Store.run`: any error marks it failed)."""
-    store, run_id = run.store, run.id
-    shared: list[tuple[int, int, int]] = [(0, 0, 0)] * len(objs)
-    scorers = [
-        Scorer(b, rubric_obj, store, concurrency=concurrency, workers=workers, progress=_part(progress, shared, i))
-        for i, b in enumerate(objs)
-    ]
-
-    async def score_all() -> list[list[Verdict]]:
-        return list(await asyncio.gather(*(s.ascore(tasks) for s in scorers)))
-
-    results = asyncio.run(score_all())
-    by_item = {i.id: i for i in items}
-    judges = {s: vs + missing_verdicts(missing, by_item, s) for s, vs in zip(specs, results, strict=True)}
-    stats: dict[str, int] = {}
-    for s in scorers:
-        for k, n in s.stats.items():
-            stats[k] = stats.get(k, 0) + n
-    params = objs[0].params if len(objs) == 1 else {"judges": {b.spec: b.params for b in objs}}
-    provenance: dict[str, Any] = {
-        "run_id": run_id, "rubric": rubric_obj.id, "rubric_sha": rubric_obj.sha256,
-        "backend": spec, "params": params, "split": split,
-        "benchmark": _file_info(benchmark),
-        "predictions": [_file_info(p) for p in predictions],
-    }
-    if len(objs) == 1:
-        verdicts, jury = judges[spec], None
-        judges = {}
-    else:
-        verdicts, jury = aggregate(judges), agreement(judges)
-        provenance["judges"] = specs
-        stats["unscored"] = sum(v.score is None for v in verdicts)  # of the jury's verdicts, not summed over judges
-        for vs in judges.values():
+        by_item = {i.id: i for i in items}
+        result = asyncio.run(panel.ascore(tasks, lambda spec: missing_verdicts(missing, by_item, spec)))
+        prov = panel.provenance()
+        provenance: dict[str, Any] = {
+            "run_id": run.id, "rubric": rubric_obj.id, "rubric_sha": rubric_obj.sha256,
+            "backend": prov["backend"], "params": prov["params"], "split": split,
+            "benchmark": _file_info(benchmark),
+            "predictions": [_file_info(p) for p in predictions],
+        }
+        if "judges" in prov:
+            provenance["judges"] = prov["judges"]
+        for vs in result.judges.values():
             run.add_verdicts(vs)
-    table = build_table(verdicts, provenance)
-    run.add_verdicts(verdicts)
-    usage = summarize_usage(v for vs in (judges.values() if judges else [verdicts]) for v in vs)
-    summary: dict[str, Any] = {"stats": stats, "n_verdicts": len(verdicts), "usage": usage.model_dump()}
-    if jury is not None:
-        summary["jury"] = jury.as_dict()
-    run.summary = summary
-    return RunResult(run_id, verdicts, table, missing, stats, provenance, judges, jury, usage)
-
-
-def _part(progress: ProgressFn | None, state: list[tuple[int, int, int]], index: int) -> ProgressFn | None:
-    """Judge ``index``'s progress callback: records its counts in ``state``, reports the jury's sums."""
-    if progress is None or len(state) == 1:
-        return progress
-
-    def update(done: int, total: int, unscored: int) -> None:
-        state[index] = (done, total, unscored)
-        progress(sum(s[0] for s in state), sum(s[1] for s in state), sum(s[2] for s in state))
-
-    return update
+        table = build_table(result.verdicts, provenance)
+        run.add_verdicts(result.verdicts)
+        usage = summarize_usage(result.judged)
+        run.summary = {"stats": result.stats.as_dict(), "n_verdicts": len(result.verdicts), "usage": usage.model_dump()}
+        if result.agreement is not None:
+            run.summary["jury"] = result.agreement.as_dict()
+    return RunResult(run.id, result.verdicts, table, missing, result.stats, provenance, result.judges,
+                     result.agreement, usage)
 
 
 def _file_info(path: str | Path | None) -> dict[str, str | None]:

@@ -160,8 +160,8 @@ def score(
     click.echo(
         f"\nrubric {result.provenance['rubric']} ({result.provenance['rubric_sha'][:12]}), "
         f"backend {result.provenance['backend']}, run {result.run_id}: "
-        f"{s.get('mcq_rules', 0)} MCQ decided by rules, {s.get('non_answers', 0) + len(result.missing)} non-answers "
-        f"counted as 0, {s.get('computed', 0)} judged, {s.get('cached', 0)} from cache, {s.get('unscored', 0)} unscored"
+        f"{s.mcq_rules} MCQ decided by rules, {s.non_answers + len(result.missing)} non-answers "
+        f"counted as 0, {s.computed} judged, {s.cached} from cache, {s.unscored} unscored"
     )
     if result.usage.calls:
         from judge.usage import render_usage

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from judge.agreement import AgreementReport, JudgedScore, build_report
-from judge.backends import Backend, get_backend
+from judge.backends import Backend, resolve_judge
 from judge.io import file_sha256, read_gold
 from judge.models import GoldRating, Verdict
-from judge.rubrics import Rubric, load_rubric, require_kind
+from judge.rubrics import Rubric
 from judge.scoring import ProgressFn, Scorer, gold_tasks
 from judge.store import Store
 
@@ -57,13 +57,7 @@ def run_agreement(
     Returns the report, the gold rows, and each judge's scores by label (for disagreements).
     """
     gold = read_gold(gold_path)
-    built = [
-        (get_backend(b, **(backend_options or {})) if isinstance(b, str) else b,
-         load_rubric(r) if isinstance(r, str) else r)
-        for b, r in judges
-    ]
-    for _, rubric in built:  # every judge's rubric fits the task before the first call
-        require_kind(rubric, "critic")
+    built = [resolve_judge(b, r, **(backend_options or {})) for b, r in judges]  # all checked before any call
     judged: dict[str, list[JudgedScore]] = {}
     provenance: dict[str, dict[str, Any]] = {}
     args = {"gold": str(gold_path), "judges": [(b.spec, r.id) for b, r in built]}

@@ -24,14 +24,18 @@ scored; MCQ verdicts are left out, since the rules, not the judges, decided most
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
-from judge.models import SCALE, Usage, Verdict
-from judge.scoring import cache_key
+from judge.agreement import krippendorff_alpha
+from judge.backends import Backend
+from judge.models import Usage, Verdict
+from judge.rubrics import Rubric
+from judge.scoring import ProgressFn, Scorer, ScoreStats, Task, cache_key
+from judge.store import Store
 
 RULE_MEDIAN = "median"
 RULE_TWO = "mean-down"
@@ -45,6 +49,8 @@ def jury_spec(specs: Sequence[str]) -> str:
 
 def floor_to_scale(value: float) -> float:
     """The largest scale point (0, 0.5, 1) not above ``value``."""
+    from judge.models import SCALE
+
     return max(s for s in SCALE if s <= value + 1e-9)
 
 
@@ -182,22 +188,11 @@ class JuryAgreement:
 
 
 def _alpha(rows: list[list[float | None]]) -> float | None:
-    import krippendorff
-    import numpy as np
-
-    data = np.array([[math.nan if v is None else v for v in row] for row in rows], dtype=float)
-    paired = (~np.isnan(data)).sum(axis=0) >= 2
-    if paired.sum() < 2:
-        return None
-    values = data[:, paired]
-    if len(set(values[~np.isnan(values)].tolist())) < 2:
-        return None  # no variation at all: alpha is undefined
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a = float(krippendorff.alpha(reliability_data=values, level_of_measurement="ordinal", value_domain=list(SCALE)))
-    return None if math.isnan(a) else a
+    """Krippendorff's alpha (ordinal) of judges x answers; the agreement report's rule for "undefined"."""
+    return krippendorff_alpha([list(unit) for unit in zip(*rows, strict=True)]) if rows and rows[0] else None
 
 
-def agreement(per_judge: Mapping[str, Sequence[Verdict]]) -> JuryAgreement:
+def judge_agreement(per_judge: Mapping[str, Sequence[Verdict]]) -> JuryAgreement:
     """Krippendorff's alpha and exact agreement between the judges of a jury (critic verdicts only)."""
     specs = list(per_judge)
     keys: list[tuple[str, str]] = []
@@ -243,3 +238,84 @@ def render_agreement(report: JuryAgreement) -> str:
             f"  {(p.a + ' vs ' + p.b):<{width}} n={p.n:<5} exact {num(p.exact, True):>6}  alpha {num(p.alpha)}"
         )
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------- the panel
+
+
+@dataclass
+class PanelResult:
+    """What a panel decided for a set of tasks."""
+
+    verdicts: list[Verdict]
+    """One verdict per task (and per missing prediction): the judge's own, or the jury's aggregate."""
+    judges: dict[str, list[Verdict]]
+    """A jury's judges' own verdicts, by spec; empty for a panel of one."""
+    agreement: JuryAgreement | None
+    """A jury's inter-judge agreement; None for a panel of one."""
+    stats: ScoreStats
+    """The judges' counts (a jury's unscored count is its aggregate's)."""
+
+    @property
+    def judged(self) -> list[Verdict]:
+        """Every verdict a judge made itself (what cost LLM calls)."""
+        return [v for vs in self.judges.values() for v in vs] if self.judges else self.verdicts
+
+
+class Panel:
+    """One judge, or a jury whose scores are reduced to one verdict per answer (like inspect_ai's reducers).
+
+    Every judge scores every task through its own :class:`~judge.scoring.Scorer` (its own cache keys,
+    concurrently); the reducer is :func:`aggregate`, and a panel of one is its own aggregate. Callers never
+    ask which kind they hold.
+    """
+
+    def __init__(self, scorers: Sequence[Scorer]) -> None:
+        self.scorers = list(scorers)
+        self.specs = [s.backend.spec for s in self.scorers]
+        self.spec = self.specs[0] if len(self.scorers) == 1 else jury_spec(self.specs)
+
+    @classmethod
+    def build(
+        cls, backends: Sequence[Backend], rubric: Rubric, store: Store, *, concurrency: int = 16, workers: int = 1,
+        progress: ProgressFn | None = None,
+    ) -> Panel:
+        """A scorer per backend; their progress reported as one sum."""
+        shared: list[tuple[int, int, int]] = [(0, 0, 0)] * len(backends)
+        return cls([
+            Scorer(b, rubric, store, concurrency=concurrency, workers=workers, progress=_part(progress, shared, i))
+            for i, b in enumerate(backends)
+        ])
+
+    def provenance(self) -> dict[str, Any]:
+        """Backend and parameters of the panel's verdicts (and a jury's judges)."""
+        if len(self.scorers) == 1:
+            backend = self.scorers[0].backend
+            return {"backend": self.spec, "params": backend.params}
+        params = {"judges": {s.backend.spec: s.backend.params for s in self.scorers}}
+        return {"backend": self.spec, "params": params, "judges": self.specs}
+
+    async def ascore(self, tasks: Sequence[Task], missing: Callable[[str], list[Verdict]]) -> PanelResult:
+        """Score ``tasks`` with every judge; ``missing(spec)`` gives a judge's verdicts for absent predictions."""
+        results = await asyncio.gather(*(s.ascore(tasks) for s in self.scorers))
+        per_judge = {spec: vs + missing(spec) for spec, vs in zip(self.specs, results, strict=True)}
+        stats = ScoreStats()
+        for scorer in self.scorers:
+            stats.add(scorer.stats)
+        if len(self.scorers) == 1:
+            return PanelResult(per_judge[self.spec], {}, None, stats)
+        verdicts = aggregate(per_judge)
+        stats.unscored = sum(v.score is None for v in verdicts)  # of the jury's verdicts, not summed over judges
+        return PanelResult(verdicts, per_judge, judge_agreement(per_judge), stats)
+
+
+def _part(progress: ProgressFn | None, state: list[tuple[int, int, int]], index: int) -> ProgressFn | None:
+    """Judge ``index``'s progress callback: records its counts in ``state``, reports the panel's sums."""
+    if progress is None or len(state) == 1:
+        return progress
+
+    def update(done: int, total: int, unscored: int) -> None:
+        state[index] = (done, total, unscored)
+        progress(sum(s[0] for s in state), sum(s[1] for s in state), sum(s[2] for s in state))
+
+    return update

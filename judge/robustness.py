@@ -45,10 +45,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from judge.agreement import Interval, bootstrap_indices, consensus, krippendorff_alpha, percentile_ci
-from judge.backends import Backend, get_backend
+from judge.backends import Backend, resolve_judge
 from judge.io import file_sha256, read_gold
 from judge.models import Case, GoldRating, Verdict, detect_language
-from judge.rubrics import Rubric, load_rubric
+from judge.rubrics import Rubric
 from judge.scoring import ProgressFn, Scorer, Task
 from judge.store import Store
 
@@ -574,25 +574,20 @@ def run_robustness(
 ) -> RobustnessReport:
     """Read the gold set, derive the probes once, and test every (backend, rubric) judge with them."""
     gold = read_gold(gold_path)
-    results = []
-    run_id = store.start_run("robustness", {"gold": str(gold_path), "judges": [
-        (b if isinstance(b, str) else b.spec, r if isinstance(r, str) else r.id) for b, r in judges]}, len(gold))
-    try:
-        for backend_spec, rubric_spec in judges:
-            backend = get_backend(backend_spec, **(backend_options or {})) if isinstance(backend_spec, str) else backend_spec
-            rubric = load_rubric(rubric_spec) if isinstance(rubric_spec, str) else rubric_spec
-            probes = derive_probes(gold, rubric, seed)
-            results.append(judge_robustness(gold, probes, backend, rubric, store, repeats=repeats,
-                                            concurrency=concurrency, n_boot=n_boot, seed=seed, progress=progress))
-    except BaseException:
-        store.finish_run(run_id, "failed")
-        raise
-    report = RobustnessReport(
-        gold_path=str(gold_path), gold_sha256=file_sha256(gold_path), n_gold=len(gold),
-        n_questions=len(_group(gold)), seed=seed, judges=results,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    )
-    store.finish_run(run_id, "complete", report.summary())
+    built = [resolve_judge(b, r, **(backend_options or {})) for b, r in judges]  # all checked before any call
+    args = {"gold": str(gold_path), "judges": [(b.spec, r.id) for b, r in built]}
+    with store.run("robustness", args, len(gold)) as run:
+        results = [
+            judge_robustness(gold, derive_probes(gold, rubric, seed), backend, rubric, store, repeats=repeats,
+                             concurrency=concurrency, n_boot=n_boot, seed=seed, progress=progress)
+            for backend, rubric in built
+        ]
+        report = RobustnessReport(
+            gold_path=str(gold_path), gold_sha256=file_sha256(gold_path), n_gold=len(gold),
+            n_questions=len(_group(gold)), seed=seed, judges=results,
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        run.summary = report.summary()
     return report
 
 

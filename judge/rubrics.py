@@ -276,6 +276,11 @@ def load_rubric(spec: str = DEFAULT_RUBRIC, root: Path | None = None) -> Rubric:
     return _load(str(path.resolve()), path.stat().st_mtime_ns)
 
 
+def resolve_rubric(rubric: str | Rubric) -> Rubric:
+    """``rubric`` itself, or the rubric its id or path loads."""
+    return load_rubric(rubric) if isinstance(rubric, str) else rubric
+
+
 class _PlainLoader(yaml.SafeLoader):
     """YAML without aliases: ten nested anchors of nine aliases each (a "billion laughs") load as a
     small shared structure, then expand to billions of nodes when the rubric is dumped or hashed.

@@ -33,15 +33,17 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from judge import mcq
-from judge.backends import Backend
+from judge.backends import Backend, OptionReader, SyncBackend
 from judge.limits import MAX_CANDIDATE_CHARS
 from judge.models import (
     METHOD_EMPTY,
@@ -155,16 +157,65 @@ def non_answer(case: Case) -> tuple[str, str] | None:
     return None
 
 
-def reads_free_text(backend: Backend) -> bool:
-    """Whether ``backend`` can read an MCQ answer the rules could not decide (an LLM can; rules cannot)."""
-    return bool(getattr(backend, "reads_free_text", True))
+class Kind(str, Enum):
+    """How one task is scored."""
+
+    NON_ANSWER = "non_answer"
+    """A model's non-answer: 0, no judge asked."""
+    MCQ = "mcq"
+    """MCQ options read by the rules."""
+    EXTRACT = "extract"
+    """MCQ options read by the backend (an LLM), because the rules could not."""
+    CRITIC = "critic"
+    """An open-ended answer judged by the backend under the rubric."""
+
+
+@dataclass(frozen=True)
+class _Step:
+    """The plan for one task: how it is scored and under which cache key."""
+
+    kind: Kind
+    key: str
+    extraction: mcq.Extraction | None = None
+
+    @property
+    def judged(self) -> bool:
+        """Whether the backend (or its cache) decides this task."""
+        return self.kind in (Kind.EXTRACT, Kind.CRITIC)
+
+
+@dataclass(frozen=True)
+class _Judging:
+    """One distinct case the backend must judge (identical cases are judged once)."""
+
+    key: str
+    kind: Kind
+    case: Case
 
 
 @dataclass
-class _Pending:
-    key: str
-    kind: str  # "critic" | "extract"
-    case: Case
+class ScoreStats:
+    """What a scorer did, counted over the tasks it scored."""
+
+    mcq_rules: int = 0
+    """MCQ answers decided by the rules."""
+    non_answers: int = 0
+    """Non-answers scored 0 without a judge."""
+    cached: int = 0
+    """Tasks whose judgment came from the store's cache."""
+    computed: int = 0
+    """Distinct judgments the backend computed."""
+    unscored: int = 0
+    """Verdicts left unscored (judge failures)."""
+
+    def add(self, other: ScoreStats) -> None:
+        """Add ``other``'s counts to these."""
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
+    def as_dict(self) -> dict[str, int]:
+        """Plain counts (run summaries, job summaries, metrics)."""
+        return asdict(self)
 
 
 @dataclass
@@ -183,9 +234,7 @@ class Scorer:
     """Store what was judged (False: leave the cache as it is)."""
     workers: int = 1
     """Processes for a synchronous (embedded) backend on large batches; 1 = in this process."""
-    stats: dict[str, int] = field(
-        default_factory=lambda: {"mcq_rules": 0, "non_answers": 0, "cached": 0, "computed": 0, "unscored": 0}
-    )
+    stats: ScoreStats = field(default_factory=ScoreStats)
 
     def __post_init__(self) -> None:
         if self.extraction_rubric is None:
@@ -196,12 +245,12 @@ class Scorer:
 
     # ------------------------------------------------------------------------ keys
 
-    def key_for(self, task: Task) -> tuple[str, str]:
-        """``(kind, cache_key)`` of a task: ``mcq`` (rules), ``extract`` or ``critic``."""
+    def key_for(self, task: Task) -> tuple[Kind, str]:
+        """``(kind, cache_key)`` of a task: :attr:`Kind.MCQ` (rules) or :attr:`Kind.CRITIC`."""
         case = task.case
         if case.question_type == "mcq":
-            return "mcq", cache_key("mcq-rules", mcq.MCQ_RULES_VERSION, case.options, case.candidate)
-        return "critic", cache_key(
+            return Kind.MCQ, cache_key("mcq-rules", mcq.MCQ_RULES_VERSION, case.options, case.candidate)
+        return Kind.CRITIC, cache_key(
             "critic", self.rubric.sha256, self.backend.spec, self._params,
             case.model_dump(exclude={"options"}),
         )
@@ -222,51 +271,43 @@ class Scorer:
 
     async def ascore(self, tasks: Sequence[Task]) -> list[Verdict]:
         """Async :meth:`score`."""
-        total = len(tasks)
-        plan: list[tuple[str, str, mcq.Extraction | None]] = []
-        pending: dict[str, _Pending] = {}
-        local = ("mcq", "non_answer")
-        for task in tasks:
-            plan.append(self._plan(task))
-            kind, key, _ = plan[-1]
-            if kind not in local and key not in pending:
-                pending[key] = _Pending(key, kind, task.case)
-
-        self.stats["mcq_rules"] += sum(1 for kind, _, _ in plan if kind == "mcq")
-        self.stats["non_answers"] += sum(1 for kind, _, _ in plan if kind == "non_answer")
+        plan = [self._plan(task) for task in tasks]
+        pending: dict[str, _Judging] = {}
+        for task, step in zip(tasks, plan, strict=True):
+            if step.judged and step.key not in pending:
+                pending[step.key] = _Judging(step.key, step.kind, task.case)
+        self.stats.mcq_rules += sum(step.kind is Kind.MCQ for step in plan)
+        self.stats.non_answers += sum(step.kind is Kind.NON_ANSWER for step in plan)
         cached = self.store.get_judgments(pending) if self.use_cache else {}
         results: dict[str, Judgment] = dict(cached)
+        waiting = Counter(step.key for step in plan if step.judged and step.key not in cached)
+        done = len(tasks) - sum(waiting.values())
+        self.stats.cached += sum(step.judged and step.key in cached for step in plan)
+        self._report(done, len(tasks))
         todo = [p for k, p in pending.items() if k not in cached]
-        done = total - sum(1 for kind, key, _ in plan if kind not in local and key not in cached)
-        self.stats["cached"] += sum(1 for kind, key, _ in plan if kind not in local and key in cached)
-        self._report(done, total)
         if todo:
-            waiting: dict[str, int] = {}
-            for kind, key, _ in plan:
-                if kind not in local and key not in cached:
-                    waiting[key] = waiting.get(key, 0) + 1
-            await self._compute(todo, results, waiting, done, total)
+            await self._compute(todo, results, waiting, done, len(tasks))
         verdicts = [
-            self._verdict(task, *step, results, step[1] in cached) for task, step in zip(tasks, plan, strict=True)
+            self._verdict(task, step, results, step.key in cached) for task, step in zip(tasks, plan, strict=True)
         ]
-        self.stats["unscored"] += sum(1 for v in verdicts if v.score is None)
+        self.stats.unscored += sum(v.score is None for v in verdicts)
         return verdicts
 
-    def _plan(self, task: Task) -> tuple[str, str, mcq.Extraction | None]:
-        """How a task is scored: ``non_answer`` (0, no judge), ``mcq`` (rules), ``extract`` or ``critic``."""
+    def _plan(self, task: Task) -> _Step:
+        """How a task is scored: a non-answer (0, no judge), by the MCQ rules, by extraction, or by the critic."""
         case = task.case
         if non_answer(case) is not None:
-            return "non_answer", cache_key("non-answer", NON_ANSWER_RULE, case.candidate), None
+            return _Step(Kind.NON_ANSWER, cache_key("non-answer", NON_ANSWER_RULE, case.candidate))
         kind, key = self.key_for(task)
-        if kind != "mcq":
-            return kind, key, None
+        if kind is not Kind.MCQ:
+            return _Step(kind, key)
         assert case.options is not None
         extraction = mcq.extract_choices_cached(case.candidate, case.options, case.language)
         if extraction.decided:
-            return kind, key, extraction
-        if not reads_free_text(self.backend):
-            return "non_answer", key, extraction
-        return "extract", self.extraction_key(case), extraction
+            return _Step(kind, key, extraction)
+        if not isinstance(self.backend, OptionReader):  # no LLM to read it: nothing chosen, 0
+            return _Step(Kind.NON_ANSWER, key, extraction)
+        return _Step(Kind.EXTRACT, self.extraction_key(case), extraction)
 
     # --------------------------------------------------------------------- internals
 
@@ -274,106 +315,115 @@ class Scorer:
         if self.progress is not None:
             self.progress(done, total, unscored)
 
-    def _provenance(self, kind: str) -> dict[str, Any]:
-        rubric = self.rubric if kind == "critic" else self.extraction_rubric
+    def _provenance(self, kind: Kind) -> dict[str, Any]:
+        rubric = self.rubric if kind is Kind.CRITIC else self.extraction_rubric
         assert rubric is not None
         return {"rubric": rubric.id, "rubric_sha": rubric.sha256, "backend": self.backend.spec, "params": self._params}
 
     async def _compute(
-        self, todo: list[_Pending], results: dict[str, Judgment], waiting: dict[str, int], done: int, total: int
+        self, todo: list[_Judging], results: dict[str, Judgment], waiting: Counter[str], done: int, total: int
     ) -> None:
-        judge_sync = getattr(self.backend, "judge_sync", None)
-        flush_every = 2000 if judge_sync is not None else 1
+        sync = isinstance(self.backend, SyncBackend)
+        flush_every = 2000 if sync else 1
         buffer: list[tuple[str, Judgment, dict[str, Any]]] = []
         unscored = 0
 
-        def finish(p: _Pending, judgment: Judgment) -> None:
+        def finish(p: _Judging, judgment: Judgment) -> None:
             nonlocal done, unscored
             results[p.key] = judgment
             if not judgment.transient and self.write_cache:
                 buffer.append((p.key, judgment, self._provenance(p.kind)))
             done += waiting[p.key]
             unscored += waiting[p.key] if judgment.score is None and judgment.extracted is None else 0
-            self.stats["computed"] += 1
+            self.stats.computed += 1
             if len(buffer) >= flush_every:
                 self.store.put_judgments(buffer)
                 buffer.clear()
             self._report(done, total, unscored)
 
         try:
-            if judge_sync is not None:
-                critic = [p for p in todo if p.kind == "critic"]
-                if self.workers > 1 and len(critic) >= PARALLEL_MIN:
-                    judged = _judge_in_processes(judge_sync, self.rubric, [p.case for p in critic], self.workers)
-                    for p, judgment in zip(critic, judged, strict=True):
-                        finish(p, judgment)
-                else:
-                    for p in critic:
-                        finish(p, judge_sync(p.case, self.rubric))
-                for p in todo:
-                    if p.kind != "critic":
-                        finish(p, await self.backend.extract(p.case, self.extraction_rubric))  # type: ignore[arg-type]
-                return
-            semaphore = asyncio.Semaphore(self.concurrency)
-
-            async def one(p: _Pending) -> None:
-                async with semaphore:
-                    if p.kind == "critic":
-                        judgment = await self.backend.judge(p.case, self.rubric)
-                    else:
-                        judgment = await self.backend.extract(p.case, self.extraction_rubric)  # type: ignore[arg-type]
-                finish(p, judgment)
-
-            await asyncio.gather(*(one(p) for p in todo))
+            if sync:
+                assert isinstance(self.backend, SyncBackend)
+                self._judge_sync(self.backend, todo, finish)
+            else:
+                await self._judge_async(todo, finish)
         finally:
             self.store.put_judgments(buffer)  # whatever finished is kept, even on error
 
-    def _verdict(
-        self,
-        task: Task,
-        kind: str,
-        key: str,
-        extraction: mcq.Extraction | None,
-        results: dict[str, Judgment],
-        from_cache: bool,
-    ) -> Verdict:
+    def _judge_sync(self, backend: SyncBackend, todo: list[_Judging], finish: Callable[[_Judging, Judgment], None]) -> None:
+        """Critic cases in this process, or in forked workers on large runs (the embedded judge)."""
+        critic = [p for p in todo if p.kind is Kind.CRITIC]
+        if self.workers > 1 and len(critic) >= PARALLEL_MIN:
+            judged = _judge_in_processes(backend.judge_sync, self.rubric, [p.case for p in critic], self.workers)
+            for p, judgment in zip(critic, judged, strict=True):
+                finish(p, judgment)
+        else:
+            for p in critic:
+                finish(p, backend.judge_sync(p.case, self.rubric))
+
+    async def _judge_async(self, todo: list[_Judging], finish: Callable[[_Judging, Judgment], None]) -> None:
+        """Every case through the backend, at most ``concurrency`` at a time."""
+        semaphore = asyncio.Semaphore(self.concurrency)
+
+        async def one(p: _Judging) -> None:
+            async with semaphore:
+                if p.kind is Kind.CRITIC:
+                    judgment = await self.backend.judge(p.case, self.rubric)
+                else:
+                    assert isinstance(self.backend, OptionReader) and self.extraction_rubric is not None
+                    judgment = await self.backend.extract(p.case, self.extraction_rubric)
+            finish(p, judgment)
+
+        await asyncio.gather(*(one(p) for p in todo))
+
+    def _verdict(self, task: Task, step: _Step, results: dict[str, Judgment], from_cache: bool) -> Verdict:
         case = task.case
         common: dict[str, Any] = {
             "item_id": task.item_id, "model": task.model, "ability": case.ability,
             "question_type": case.question_type, "attribute": case.attribute, "language": case.language,
-            "backend": self.backend.spec, "cache_key": key,
+            "backend": self.backend.spec, "cache_key": step.key,
         }
-        if kind == "non_answer":
-            return _non_answer_verdict(common, case, extraction)
-        if kind == "mcq":
-            assert extraction is not None and extraction.letters is not None and task.gold_letters is not None
-            letters = sorted(extraction.letters)
-            score = mcq.score_mcq(extraction.letters, task.gold_letters)
-            return Verdict(
-                **common, score=score, method=f"mcq:{extraction.method}", extracted=letters,
-                rationale=_mcq_rationale(letters, task.gold_letters, score),
-                rubric=f"mcq_rules/{mcq.MCQ_RULES_VERSION}", rubric_sha=mcq_rules_sha(), params={},
-            )
-        j = results[key]
-        prov = self._provenance(kind)
+        if step.kind is Kind.NON_ANSWER:
+            return _non_answer_verdict(common, case, step.extraction)
+        if step.kind is Kind.MCQ:
+            return _rule_verdict(common, step.extraction, task.gold_letters)
+        j = results[step.key]
+        prov = self._provenance(step.kind)
         base = {**common, "rubric": prov["rubric"], "rubric_sha": prov["rubric_sha"], "params": self._params,
                 "raw_output": j.raw_output, "latency_ms": j.latency_ms, "usage": j.usage,
                 "cached": from_cache}
-        if kind == "critic":
+        if step.kind is Kind.CRITIC:
             # every part was validated already (the case on reading, the judgment when made)
             return Verdict.model_construct(**base, score=j.score, unscored_reason=j.unscored_reason,
                                            rationale=j.rationale, method="critic", extracted=None)
-        # LLM option extraction
+        return self._extraction_verdict(base, j, step.extraction, task.gold_letters)
+
+    def _extraction_verdict(
+        self, base: dict[str, Any], j: Judgment, extraction: mcq.Extraction | None, gold: frozenset[str] | None
+    ) -> Verdict:
+        """An MCQ answer read by the backend: scored by the MCQ rule, or unscored when the reading failed."""
         if j.extracted is None:
             reason = j.unscored_reason or "option extraction failed"
             if extraction is not None and extraction.reason:
                 reason = f"MCQ answer not decided (rules: {extraction.reason}; {self.backend.spec}: {reason})"
             return Verdict(**base, score=None, unscored_reason=reason, rationale=j.rationale, method="mcq:llm")
-        assert task.gold_letters is not None
+        assert gold is not None
         letters = sorted(set(j.extracted))
-        score = mcq.score_mcq(frozenset(letters), task.gold_letters)
+        score = mcq.score_mcq(frozenset(letters), gold)
         return Verdict(**base, score=score, extracted=letters, method="mcq:llm",
-                       rationale=f"{j.rationale} | {_mcq_rationale(letters, task.gold_letters, score)}".strip(" |"))
+                       rationale=f"{j.rationale} | {_mcq_rationale(letters, gold, score)}".strip(" |"))
+
+
+def _rule_verdict(common: dict[str, Any], extraction: mcq.Extraction | None, gold: frozenset[str] | None) -> Verdict:
+    """An MCQ answer the rules decided, scored by the MCQ rule."""
+    assert extraction is not None and extraction.letters is not None and gold is not None
+    letters = sorted(extraction.letters)
+    score = mcq.score_mcq(extraction.letters, gold)
+    return Verdict(
+        **common, score=score, method=f"mcq:{extraction.method}", extracted=letters,
+        rationale=_mcq_rationale(letters, gold, score),
+        rubric=f"mcq_rules/{mcq.MCQ_RULES_VERSION}", rubric_sha=mcq_rules_sha(), params={},
+    )
 
 
 PARALLEL_MIN = 4000

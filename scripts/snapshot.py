@@ -46,6 +46,7 @@ IGNORE_HASHES = False
 
 
 def normalise(text: str) -> str:
+    text = text.replace(str(ROOT), "ROOT")  # the same tree checked out elsewhere
     for pattern, repl in VOLATILE + (HASHES if IGNORE_HASHES else []):
         text = pattern.sub(repl, text)
     return text
@@ -60,6 +61,8 @@ def judge(*args: str, env: dict[str, str], cwd: Path) -> str:
 
 
 def main() -> None:
+    if os.environ.get("PYTHONHASHSEED") != "0":  # set iteration order is part of what is compared: fix it
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--calibrate-gold", default="gold_labels/medlesion_holdout3/gold.jsonl")

@@ -43,11 +43,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from judge.backends import Backend
+from judge.backends import Backend, OptionReader
 from judge.errors import BackendError
 from judge.models import Case, Judgment, Verdict
 from judge.rubrics import Rubric
-from judge.scoring import Scorer, Task
+from judge.scoring import Scorer, ScoreStats, Task
 from judge.store import Store
 from service.telemetry import Metrics
 
@@ -100,7 +100,7 @@ class ScoreOutcome:
     """What one ``POST /score`` produced."""
 
     verdicts: list[Verdict]
-    stats: dict[str, int]
+    stats: ScoreStats
     run_id: str
     model: str
 
@@ -311,11 +311,11 @@ class _Lane(_LoopThread):
                 metrics.backend_error(spec)
             raise
         args: dict[str, Any] = {"requests": request_ids, "rubric": rubric.id, "backend": backend.spec}
-        run_id = store.start_run("serve:score", args, len(tasks))
-        store.add_verdicts(run_id, verdicts)
-        store.finish_run(run_id, "complete", {"stats": scorer.stats, "n_verdicts": len(verdicts)})
+        with store.run("serve:score", args, len(tasks)) as run:
+            run.add_verdicts(verdicts)
+            run.summary = {"stats": scorer.stats.as_dict(), "n_verdicts": len(verdicts)}
         metrics.observe_verdicts("score", verdicts, scorer.stats)
-        return ScoreOutcome(verdicts, dict(scorer.stats), run_id, judge_model(backend))
+        return ScoreOutcome(verdicts, scorer.stats, run.id, judge_model(backend))
 
 
 class ScoringEngine:
@@ -429,6 +429,7 @@ class _Bounded:
             return await self._inner.judge(case, rubric)
 
     async def extract(self, case: Case, rubric: Rubric) -> Judgment:
+        assert isinstance(self._inner, OptionReader), f"{self.spec} reads no MCQ answers"
         async with self._semaphore:
             return await self._inner.extract(case, rubric)
 
@@ -452,6 +453,7 @@ class _OnLoop:
         return await asyncio.wrap_future(self._home.run(self._inner.judge(case, rubric)))
 
     async def extract(self, case: Case, rubric: Rubric) -> Judgment:
+        assert isinstance(self._inner, OptionReader), f"{self.spec} reads no MCQ answers"
         return await asyncio.wrap_future(self._home.run(self._inner.extract(case, rubric)))
 
     def __getattr__(self, name: str) -> Any:  # model, api_base, ... (never judge_sync: not wrapped then)

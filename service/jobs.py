@@ -431,7 +431,7 @@ class JobRunner:
                 for reason, n in model_row.unscored_reasons.items():
                     reasons[reason] = reasons.get(reason, 0) + n
             unscored = sum(1 for v in result.verdicts if v.score is None)
-            summary = {"stats": result.stats, "unscored_reasons": reasons, "n_verdicts": len(result.verdicts)}
+            summary = {"stats": result.stats.as_dict(), "unscored_reasons": reasons, "n_verdicts": len(result.verdicts)}
             JobRepo.finish(
                 store, job_id, "complete", done=len(result.verdicts), total=len(result.verdicts),
                 unscored=unscored, summary=json.dumps(summary), run_id=result.run_id,

@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from judge.models import Verdict
+from judge.scoring import ScoreStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 BUCKETS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -90,7 +91,7 @@ class Metrics:
             hist[bisect.bisect_left(BUCKETS, seconds)] += 1
             hist[-1] += seconds
 
-    def observe_verdicts(self, source: str, verdicts: Iterable[Verdict], stats: dict[str, int]) -> None:
+    def observe_verdicts(self, source: str, verdicts: Iterable[Verdict], stats: ScoreStats) -> None:
         """Count verdicts by outcome, and the scorer's cache hits and misses."""
         scored = unscored = 0
         for v in verdicts:
@@ -101,8 +102,8 @@ class Metrics:
         with self._lock:
             self.verdicts[(source, "scored")] += scored
             self.verdicts[(source, "unscored")] += unscored
-            self.cache["hit"] += stats.get("cached", 0)
-            self.cache["miss"] += stats.get("computed", 0)
+            self.cache["hit"] += stats.cached
+            self.cache["miss"] += stats.computed
 
     def backend_error(self, backend: str) -> None:
         """Count one backend failure."""

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from judge.benchmark import score_items
-from judge.jury import aggregate, agreement, combine_scores, floor_to_scale, jury_spec, render_agreement
+from judge.jury import aggregate, combine_scores, floor_to_scale, judge_agreement, jury_spec, render_agreement
 from judge.models import BenchmarkItem, Judgment, Prediction, Verdict
 from judge.testing.openai_server import ChatRequest, FakeOpenAIServer, verdict
 from tests.conftest import item, mcq_item
@@ -90,7 +90,7 @@ def test_aggregate_unscored_without_quorum_says_why():
 def test_agreement_hand_computed():
     a = [_v(f"i{n}", "a/x", s) for n, s in enumerate([0, 0.5, 1, 1])]
     b = [_v(f"i{n}", "b/y", s) for n, s in enumerate([0, 0.5, 1, 0.5])]
-    rep = agreement({"a/x": a, "b/y": b})
+    rep = judge_agreement({"a/x": a, "b/y": b})
     (pair,) = rep.pairs
     assert pair.n == 4 and pair.exact == 0.75
     # by hand: value counts n(0)=2, n(.5)=3, n(1)=3, n=8; the only disagreement (1 vs .5) gives
@@ -103,7 +103,7 @@ def test_agreement_hand_computed():
 
 def test_agreement_undefined_without_variation():
     a = [_v(f"i{n}", "a/x", 1) for n in range(3)]
-    rep = agreement({"a/x": a, "b/y": [v.model_copy(update={"backend": "b/y"}) for v in a]})
+    rep = judge_agreement({"a/x": a, "b/y": [v.model_copy(update={"backend": "b/y"}) for v in a]})
     assert rep.alpha is None and rep.pairs[0].exact == 1.0 and rep.unanimous == 1.0
 
 

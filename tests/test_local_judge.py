@@ -109,16 +109,11 @@ def test_async_judge_matches_judge_sync_and_measures_latency():
     assert j.latency_ms >= 0 and j.rationale
 
 
-def test_extract_is_unscored_with_a_reason_to_use_an_llm_backend():
-    case = Case(
-        question="Which?",
-        references=["A"],
-        candidate="the second one",
-        question_type="mcq",
-        options={"A": "papule", "B": "plaque"},
-    )
-    j = asyncio.run(BACKEND.extract(case, load_rubric("mcq_extraction/v1")))
-    assert j.score is None and "no LLM" in (j.unscored_reason or "") and "LLM backend" in (j.unscored_reason or "")
+def test_the_embedded_judge_reads_no_free_text_mcq_answers():
+    """It is a synchronous backend but no option reader: the scorer never asks it to read MCQ text."""
+    from judge.backends import OptionReader, SyncBackend
+
+    assert isinstance(BACKEND, SyncBackend) and not isinstance(BACKEND, OptionReader)
 
 
 # ---------------------------------------------------------------------------- synonyms, abbreviations

@@ -53,7 +53,7 @@ def test_rerun_is_served_from_cache_and_identical_cases_are_judged_once(store):
     assert again.calls == []
     assert [v.score for v in first] == [v.score for v in second]
     assert all(v.cached for v in second if v.method == "critic")
-    assert scorer.stats["cached"] == 4
+    assert scorer.stats.cached == 4
 
 
 def test_cache_key_changes_with_rubric_and_backend(store):
@@ -91,7 +91,7 @@ def test_unparseable_judgment_stays_unscored_and_is_counted(store):
     verdicts = scorer.score(tasks)
     open_ = [v for v in verdicts if v.method == "critic"]
     assert all(v.score is None and v.raw_output == "blah" for v in open_)
-    assert scorer.stats["unscored"] == 2
+    assert scorer.stats.unscored == 2
 
 
 def test_transient_failures_are_not_cached(store):

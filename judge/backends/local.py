@@ -1,9 +1,9 @@
 """The embedded clinical judge as a backend: deterministic, offline, no LLM.
 
 It reads the rubric's equivalence tables and ``rubric.local`` parameters and scores open-ended
-answers with the rules in :mod:`judge.clinical.judge`. It cannot read free-text MCQ answers the
-deterministic MCQ rule left undecided: :meth:`LocalBackend.extract` says so (unscored) instead of
-guessing.
+answers with the rules in :mod:`judge.clinical.judge`. It is a :class:`~judge.backends.SyncBackend`
+but no :class:`~judge.backends.OptionReader`: it has no LLM to read a free-text MCQ answer the MCQ
+rules left undecided, so the scorer counts such an answer as choosing nothing instead of guessing.
 
 Usage::
 
@@ -28,8 +28,6 @@ class LocalBackend:
     """Backend ``local``: the embedded deterministic clinical judge."""
 
     spec = "local"
-    reads_free_text = False
-    """No LLM: an MCQ answer the rules cannot decide is not sent to :meth:`extract` (it scores 0)."""
 
     @property
     def params(self) -> dict[str, Any]:
@@ -66,15 +64,3 @@ class LocalBackend:
     async def judge(self, case: Case, rubric: Rubric) -> Judgment:
         """Asynchronous :meth:`judge_sync` (the work is CPU-bound and fast; no thread hop)."""
         return self.judge_sync(case, rubric)
-
-    async def extract(self, case: Case, rubric: Rubric) -> Judgment:
-        """The local backend has no LLM to read an MCQ answer: always unscored, with the reason."""
-        return Judgment(
-            score=None,
-            unscored_reason=(
-                "MCQ answer not decidable by rules and the local backend has no LLM to read it; "
-                "use an LLM backend (e.g. --backend openai/gpt-4o)"
-            ),
-            rationale="no option letters could be read by rule",
-            extracted=None,
-        )
