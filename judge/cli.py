@@ -73,20 +73,9 @@ def backend_options(
     api_base: str | None, api_key: str | None, timeout: float | None,
     rpm: float | None = None, router_config: str | None = None,
 ) -> dict[str, Any]:
-    """Options passed to LLM backends (ignored by ``local``); env vars fill what is not given."""
-    settings = Settings()
-    opts: dict[str, Any] = {
-        "api_base": api_base or settings.api_base,
-        "api_key": api_key or settings.api_key,
-        "timeout": timeout or settings.timeout,
-        "temperature": settings.temperature,
-        "seed": settings.seed,
-        "max_tokens": settings.max_tokens,
-        "max_retries": settings.max_retries,
-        "rpm": rpm or settings.rpm,
-        "router_config": router_config,
-    }
-    return {k: v for k, v in opts.items() if v is not None}
+    """Options passed to LLM backends (ignored by ``local``): the command's options over the ``JUDGE_*`` settings."""
+    options = Settings().override(api_base=api_base, api_key=api_key, timeout=timeout, rpm=rpm).backend_options()
+    return {**options, "router_config": router_config} if router_config else options
 
 
 @click.group()
@@ -369,20 +358,13 @@ def serve(host: str | None, port: int | None, rubric: str | None, backend: str |
     Configured by JUDGE_* variables (JUDGE_API_KEYS, JUDGE_MAX_BATCH, JUDGE_DATA_DIR, ...); the
     options here override them. The store is the CLI's, so both share one cache.
     """
-    import os
-
     from judge.rubrics import load_rubric, require_kind
-    from judge.settings import get_settings
 
-    for name, value in (("HOST", host), ("PORT", port), ("RUBRIC", rubric), ("BACKEND", backend)):
-        if value is not None:
-            os.environ[f"JUDGE_{name}"] = str(value)  # worker processes read the same settings
-    get_settings.cache_clear()
-    settings = get_settings()
+    settings = Settings().override(host=host, port=port, rubric=rubric, backend=backend)
     require_kind(load_rubric(settings.rubric), "critic")  # fail here, in one line, not in every request
     from service.app import serve as run_server
 
-    run_server(host=settings.host, port=settings.port, workers=workers, log_level=log_level, access_log=access_log)
+    run_server(settings, workers=workers, log_level=log_level, access_log=access_log)
 
 
 # ------------------------------------------------------------------------------ gold

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,23 @@ class Settings(BaseSettings):
     max_batch: int = Field(default=256, ge=1, description="Items per POST /score at most.")
     max_body_bytes: int = Field(default=2_000_000, ge=1024, description="Request body size limit.")
     cors_origins: str | None = Field(default=None, description="Comma-separated CORS origins; unset = CORS off.")
+
+    def backend_options(self) -> dict[str, Any]:
+        """Options for LLM backends (the embedded judge ignores them): what is set, nothing else."""
+        opts = {
+            "api_base": self.api_base, "api_key": self.api_key, "timeout": self.timeout,
+            "temperature": self.temperature, "seed": self.seed, "max_tokens": self.max_tokens,
+            "max_retries": self.max_retries, "rpm": self.rpm,
+        }
+        return {k: v for k, v in opts.items() if v is not None}
+
+    def override(self, **values: Any) -> Settings:
+        """These settings with the given values in place of theirs (``None`` keeps the setting)."""
+        return self.model_copy(update={k: v for k, v in values.items() if v is not None})
+
+    def as_env(self) -> dict[str, str]:
+        """The ``JUDGE_*`` variables that rebuild these settings in another process (a server's workers)."""
+        return {f"JUDGE_{k.upper()}": str(v) for k, v in self.model_dump().items() if v is not None}
 
     @property
     def store_path(self) -> Path:

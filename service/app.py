@@ -51,16 +51,6 @@ def _version() -> str:
         return "0"
 
 
-def backend_options(settings: Settings) -> dict[str, Any]:
-    """Options for LLM backends from the settings (the embedded judge ignores them)."""
-    opts = {
-        "api_base": settings.api_base, "api_key": settings.api_key, "timeout": settings.timeout,
-        "temperature": settings.temperature, "seed": settings.seed, "max_tokens": settings.max_tokens,
-        "max_retries": settings.max_retries, "rpm": settings.rpm,
-    }
-    return {k: v for k, v in opts.items() if v is not None}
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -79,7 +69,7 @@ def create_app(
     """
     settings = settings or get_settings()
     metrics_registry = Metrics()
-    build = backend_factory or (lambda spec: get_backend(spec, **backend_options(settings)))
+    build = backend_factory or (lambda spec: get_backend(spec, **settings.backend_options()))
 
     def backend_for(spec: str) -> Backend:
         return backend if backend is not None and spec == backend.spec else build(spec)
@@ -147,11 +137,21 @@ def create_app(
     return app
 
 
-def serve(*, host: str, port: int, workers: int = 1, log_level: str = "info", access_log: bool = True) -> None:
-    """Run uvicorn in factory mode (each worker process calls :func:`create_app`)."""
+def serve(settings: Settings, *, workers: int = 1, log_level: str = "info", access_log: bool = True) -> None:
+    """Run uvicorn with ``settings``.
+
+    One worker serves the app built here. Several workers are processes uvicorn starts, each calling
+    :func:`create_app` in factory mode; ``JUDGE_*`` variables are the one channel uvicorn offers to
+    reach them, so the settings travel as those (:meth:`Settings.as_env`).
+    """
     import uvicorn
 
-    uvicorn.run(
-        "service.app:create_app", factory=True, host=host, port=port, workers=workers,
-        log_level=log_level, access_log=access_log, timeout_graceful_shutdown=15,
-    )
+    common: dict[str, Any] = {
+        "host": settings.host, "port": settings.port, "log_level": log_level, "access_log": access_log,
+        "timeout_graceful_shutdown": 15,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **common)
+        return
+    os.environ.update(settings.as_env())
+    uvicorn.run("service.app:create_app", factory=True, workers=workers, **common)

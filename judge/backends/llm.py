@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
-import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -56,11 +55,9 @@ _litellm: Any = None
 
 
 def _lib() -> Any:
-    """Import litellm on first use (slow, and it must never fetch anything at import)."""
+    """Import litellm on first use (slow; ``judge/__init__.py`` tells it never to fetch anything at import)."""
     global _litellm
     if _litellm is None:
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        os.environ.setdefault("LITELLM_TELEMETRY", "False")
         import litellm
 
         litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" banners on errors

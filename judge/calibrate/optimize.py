@@ -152,8 +152,7 @@ class CallCounter:
 
 
 def _import_dspy() -> Any:
-    # litellm (imported by dspy) fetches its model price map at import unless told not to.
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    # litellm (imported by dspy) is told not to fetch its price map by judge/__init__.py
     import dspy
 
     return dspy
