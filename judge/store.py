@@ -387,18 +387,3 @@ class Store:
         """Close the connection."""
         with suppress(sqlite3.Error):
             self.db.conn.close()
-
-
-@migration
-def m002_jobs(db: sqlite_utils.Database) -> None:
-    """Whole-benchmark jobs of the HTTP service (``service/jobs.py``); files live in data_dir/jobs/<id>/."""
-    db.table("jobs").create(
-        {
-            "id": str, "state": str, "created_at": float, "started_at": float, "finished_at": float,
-            "heartbeat_at": float, "owner": str, "attempts": int, "benchmark": str, "predictions": str,
-            "split": str, "rubric": str, "backend": str, "done": int, "total": int, "unscored": int,
-            "summary": str, "error": str, "run_id": str, "request_id": str,
-        },
-        pk="id",
-    )
-    db.table("jobs").create_index(["state", "created_at"])

@@ -37,13 +37,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from judge.backends import Backend
+import sqlite_utils
+
+from judge.backends import Backend, SyncBackend
 from judge.benchmark import load_inputs, score_items, write_outputs
 from judge.errors import BackendError, InputError, JudgeError
 from judge.models import Verdict
 from judge.rubrics import load_rubric
 from judge.scoring import tasks_for
-from judge.store import Store
+from judge.store import Store, migration
+from service.schemas import JobState
 from service.telemetry import Metrics
 
 log = logging.getLogger("judge.service.jobs")
@@ -66,6 +69,63 @@ class JobInterrupted(Exception):
 # --------------------------------------------------------------------------- the jobs table
 
 
+@migration
+def m002_jobs(db: sqlite_utils.Database) -> None:
+    """Whole-benchmark jobs of the HTTP service; files live in data_dir/jobs/<id>/.
+
+    Registered by importing this module: the store the service opens has the table, a store only the
+    CLI opens does not need it. The name is permanent (it is how a store knows it was applied).
+    """
+    db.table("jobs").create(
+        {
+            "id": str, "state": str, "created_at": float, "started_at": float, "finished_at": float,
+            "heartbeat_at": float, "owner": str, "attempts": int, "benchmark": str, "predictions": str,
+            "split": str, "rubric": str, "backend": str, "done": int, "total": int, "unscored": int,
+            "summary": str, "error": str, "run_id": str, "request_id": str,
+        },
+        pk="id",
+    )
+    db.table("jobs").create_index(["state", "created_at"])
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """One row of the ``jobs`` table, its JSON columns read."""
+
+    id: str
+    state: JobState
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    heartbeat_at: float | None
+    owner: str | None
+    attempts: int
+    benchmark: str
+    predictions: list[str]
+    """The caller's prediction file names."""
+    split: str | None
+    rubric: str
+    backend: str
+    done: int
+    total: int
+    unscored: int
+    summary: dict[str, Any]
+    error: str | None
+    run_id: str | None
+    request_id: str | None
+
+    @classmethod
+    def from_db(cls, row: dict[str, Any]) -> JobRow:
+        """The row as the store returns it (JSON in text columns, NULL counts)."""
+        return cls(**{
+            **row,
+            "predictions": json.loads(row["predictions"] or "[]"),
+            "summary": json.loads(row["summary"]) if row.get("summary") else {},
+            "attempts": row["attempts"] or 0, "done": row["done"] or 0, "total": row["total"] or 0,
+            "unscored": row["unscored"] or 0,
+        })
+
+
 class JobRepo:
     """Reads and writes of the ``jobs`` table (each statement commits on its own)."""
 
@@ -75,20 +135,20 @@ class JobRepo:
         store.db.table("jobs").insert(record)
 
     @staticmethod
-    def get(store: Store, job_id: str) -> dict[str, Any] | None:
+    def get(store: Store, job_id: str) -> JobRow | None:
         """One job's row, or None."""
         rows = list(store.db["jobs"].rows_where("id = ?", [job_id]))
-        return rows[0] if rows else None
+        return JobRow.from_db(rows[0]) if rows else None
 
     @staticmethod
-    def recent(store: Store, limit: int) -> list[dict[str, Any]]:
+    def recent(store: Store, limit: int) -> list[JobRow]:
         """The newest jobs first."""
-        return list(store.db["jobs"].rows_where(order_by="created_at desc", limit=limit))
+        return [JobRow.from_db(r) for r in store.db["jobs"].rows_where(order_by="created_at desc", limit=limit)]
 
     @staticmethod
-    def with_state(store: Store, state: str) -> list[dict[str, Any]]:
+    def with_state(store: Store, state: str) -> list[JobRow]:
         """Jobs in ``state``, oldest first."""
-        return list(store.db["jobs"].rows_where("state = ?", [state], order_by="created_at"))
+        return [JobRow.from_db(r) for r in store.db["jobs"].rows_where("state = ?", [state], order_by="created_at")]
 
     @staticmethod
     def claim(store: Store, job_id: str, owner: str) -> bool:
@@ -358,9 +418,9 @@ class JobRunner:
 
     def _claim_next(self, store: Store) -> str | None:
         for row in JobRepo.with_state(store, "queued"):
-            if JobRepo.claim(store, row["id"], self.owner):
+            if JobRepo.claim(store, row.id, self.owner):
                 self.metrics.job_state("running")
-                return str(row["id"])
+                return row.id
         return None
 
     def requeue_orphans(self, store: Store) -> list[str]:
@@ -368,7 +428,7 @@ class JobRunner:
         requeued = []
         now = time.time()
         for row in JobRepo.with_state(store, "running"):
-            owner = row.get("owner") or ""
+            owner = row.owner or ""
             host, _, rest = owner.partition(":")
             pid_text, _, token = rest.partition(":")
             if owner == self.owner:
@@ -377,12 +437,12 @@ class JobRunner:
             if host == self.host and pid_text.isdigit():
                 pid = int(pid_text)
                 orphan = not _pid_alive(pid) or (pid == os.getpid() and token != self.token)
-            heartbeat = row.get("heartbeat_at") or row.get("started_at") or 0.0
+            heartbeat = row.heartbeat_at or row.started_at or 0.0
             orphan = orphan or now - heartbeat > self.lease_seconds
-            if orphan and JobRepo.requeue(store, row["id"], row.get("owner")):
-                log.info("job %s re-queued (its worker %s is gone)", row["id"], owner or "?")
+            if orphan and JobRepo.requeue(store, row.id, row.owner):
+                log.info("job %s re-queued (its worker %s is gone)", row.id, owner or "?")
                 self.metrics.job_state("queued")
-                requeued.append(str(row["id"]))
+                requeued.append(row.id)
         return requeued
 
     def _backend(self, spec: str) -> Backend:
@@ -390,7 +450,7 @@ class JobRunner:
         if spec in self._sync_backends:
             return self._sync_backends[spec]
         backend = self.backend_for(spec)
-        if hasattr(backend, "judge_sync"):
+        if isinstance(backend, SyncBackend):
             self._sync_backends[spec] = backend
         return backend
 
@@ -399,12 +459,12 @@ class JobRunner:
         assert row is not None
         self.current = job_id
         path = self.data_dir / "jobs" / job_id
-        names = json.loads(row["predictions"] or "[]")
+        names = row.predictions
         bench = path / BENCHMARK_FILE
         preds = prediction_paths(path, len(names))
-        log.info("job %s: running (attempt %s)", job_id, row.get("attempts"))
+        log.info("job %s: running (attempt %s)", job_id, row.attempts)
         try:
-            items, predictions = load_inputs(bench, preds, row["split"])
+            items, predictions = load_inputs(bench, preds, row.split)
             offset = len(tasks_for(items, predictions)[1])  # pairs without a prediction count as done
             last = 0.0
 
@@ -418,12 +478,12 @@ class JobRunner:
                     JobRepo.progress(store, job_id, done + offset, unscored + offset)
 
             result = score_items(
-                items, predictions, store=store, benchmark=bench, predictions=preds, split=row["split"],
-                backend=self._backend(row["backend"]), rubric=load_rubric(row["rubric"]),
+                items, predictions, store=store, benchmark=bench, predictions=preds, split=row.split,
+                backend=self._backend(row.backend), rubric=load_rubric(row.rubric),
                 concurrency=self.concurrency, progress=progress,
             )
             out = path / OUT_DIR
-            result.table.provenance.update(public_files(result.table.provenance, row["benchmark"], names))
+            result.table.provenance.update(public_files(result.table.provenance, row.benchmark, names))
             write_outputs(result, out)
             (out / RESULTS_CSV).write_text(results_csv(result.verdicts), encoding="utf-8")
             reasons: dict[str, int] = {}
@@ -448,7 +508,7 @@ class JobRunner:
             JobRepo.finish(store, job_id, "failed", error=message)
             self.metrics.job_state("failed")
             if isinstance(exc, BackendError):
-                self.metrics.backend_error(row["backend"])
+                self.metrics.backend_error(row.backend)
             log.warning("job %s: failed: %s", job_id, message)
         except Exception:
             log.exception("job %s: internal error", job_id)

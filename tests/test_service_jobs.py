@@ -189,7 +189,7 @@ def test_a_job_interrupted_by_a_shutdown_resumes_at_the_next_start_and_skips_fin
     row = JobRepo.get(store, job["id"])
     kept = store.count_judgments()
     store.close()
-    assert row["state"] == "queued" and row["owner"] is None and kept >= 20
+    assert row is not None and row.state == "queued" and row.owner is None and kept >= 20
 
     second = FakeBackend()
     with running(tmp_path, second) as client:

@@ -122,19 +122,17 @@ CREATE_ERRORS[202] = {
 }
 
 
-def _status(row: dict[str, Any]) -> JobStatus:
-    summary = json.loads(row["summary"]) if row.get("summary") else {}
+def _status(row: jobs.JobRow) -> JobStatus:
     return JobStatus(
-        id=row["id"], state=row["state"], progress=JobProgress(done=row["done"] or 0, total=row["total"] or 0),
-        unscored=row["unscored"] or 0, unscored_reasons=summary.get("unscored_reasons", {}), error=row["error"],
-        rubric=row["rubric"], backend=row["backend"], benchmark=row["benchmark"],
-        predictions=json.loads(row["predictions"] or "[]"), split=row["split"], run_id=row["run_id"],
-        attempts=row["attempts"] or 0, created_at=row["created_at"], started_at=row["started_at"],
-        finished_at=row["finished_at"],
+        id=row.id, state=row.state, progress=JobProgress(done=row.done, total=row.total),
+        unscored=row.unscored, unscored_reasons=row.summary.get("unscored_reasons", {}), error=row.error,
+        rubric=row.rubric, backend=row.backend, benchmark=row.benchmark, predictions=row.predictions,
+        split=row.split, run_id=row.run_id, attempts=row.attempts, created_at=row.created_at,
+        started_at=row.started_at, finished_at=row.finished_at,
     )
 
 
-def _get(store: Store, job_id: str) -> dict[str, Any]:
+def _get(store: Store, job_id: str) -> jobs.JobRow:
     row = jobs.JobRepo.get(store, job_id) if jobs.valid_id(job_id) else None
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id[:40]!r}" + ("..." if len(job_id) > 40 else ""))
@@ -244,7 +242,7 @@ async def create_job(
     runner.metrics.job_state("queued")
     runner.wake()
     response.headers["Location"] = f"/jobs/{record['id']}"
-    return _status(record)
+    return _status(jobs.JobRow.from_db(record))
 
 
 @router.get("", responses={**errors(AUTH, STORE, {422: "`limit` out of range."}), 200: {"links": _links("/jobs/0/id")}},
@@ -262,12 +260,12 @@ def get_job(job_id: str, store: StoreDep) -> JobStatus:
 
 def _finished(store: Store, job_id: str, settings: Any) -> Any:
     row = _get(store, job_id)
-    if row["state"] == "failed":
-        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} failed: {row['error']}")
-    if row["state"] != "complete":
+    if row.state == "failed":
+        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} failed: {row.error}")
+    if row.state != "complete":
         raise HTTPException(
             status.HTTP_409_CONFLICT,
-            f"job {job_id} is {row['state']} ({row['done'] or 0}/{row['total'] or 0} done); results come when it is complete",
+            f"job {job_id} is {row.state} ({row.done}/{row.total} done); results come when it is complete",
         )
     return jobs.jobs_root(settings.data_dir) / job_id / jobs.OUT_DIR
 
