@@ -22,8 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from judge.backends import get_backend
-from judge.benchmark import score_items
 from judge.models import BenchmarkItem, Prediction
+from judge.score_run import score_items
 from judge.store import Store
 
 CASES = [

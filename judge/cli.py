@@ -121,8 +121,8 @@ def score(
     (several files, several models: shown side by side). A benchmark whose lines carry
     `prediction` and `model` can be scored alone.
     """
-    from judge.benchmark import check_out_dir, load_inputs, score_items, write_outputs
-    from judge.tables import render_text
+    from judge.score_run import check_out_dir, load_inputs, score_items, write_outputs
+    from judge.score_table import render_text
 
     items, preds = load_inputs(benchmark, predictions, split)  # bad input: stop before anything is written
     check_out_dir(out_dir)  # an unwritable --out: stop before scoring, not after
@@ -198,7 +198,7 @@ def agreement(
     and/or --rubric values are compared side by side (every backend with every rubric), with the
     paired bootstrap difference in alpha against the first.
     """
-    from judge.evaluate import run_agreement
+    from judge.agreement_run import run_agreement
     from judge.io import check_writable
     from judge.report import render_html, render_json, render_markdown, render_text, write_disagreements
 

@@ -6,7 +6,7 @@ Life of a job::
                -> row ``queued`` -> the worker claims it (``running``) -> ``complete`` | ``failed``
 
 * **One worker thread per process** (:class:`JobRunner`) runs jobs one at a time through the
-  library's :func:`~judge.benchmark.score_items`, with a store connection of its own.
+  library's :func:`~judge.score_run.score_items`, with a store connection of its own.
 * **Claiming is atomic** (``UPDATE ... WHERE state = 'queued'``), so ``--workers N`` processes
   sharing one database never run a job twice.
 * **Restarts resume.** A clean shutdown puts the running job back to ``queued``. After a crash
@@ -40,10 +40,10 @@ from typing import Any, BinaryIO
 import sqlite_utils
 
 from judge.backends import Backend, SyncBackend
-from judge.benchmark import load_inputs, score_items, write_outputs
 from judge.errors import BackendError, InputError, JudgeError
 from judge.models import Verdict
 from judge.rubrics import load_rubric
+from judge.score_run import load_inputs, score_items, write_outputs
 from judge.scoring import tasks_for
 from judge.store import Store, migration
 from service.schemas import JobState

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from judge.benchmark import score_items
 from judge.jury import aggregate, combine_scores, floor_to_scale, judge_agreement, jury_spec, render_agreement
 from judge.models import BenchmarkItem, Judgment, Prediction, Verdict
+from judge.score_run import score_items
 from judge.testing.openai_server import ChatRequest, FakeOpenAIServer, verdict
 from tests.conftest import item, mcq_item
 from tests.fakes import FakeBackend

@@ -383,7 +383,7 @@ def test_backoff_grows_with_jitter_and_respects_retry_after():
 
 def test_importing_the_library_does_not_import_litellm():
     code = (
-        "import sys, judge, judge.backends, judge.cli, judge.scoring, judge.benchmark, judge.jury, judge.parse;"
+        "import sys, judge, judge.backends, judge.cli, judge.scoring, judge.score_run, judge.jury, judge.parse;"
         "print('litellm' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from fakes import FakeBackend
 
-from judge.benchmark import score_items
 from judge.limits import MAX_CANDIDATE_CHARS
 from judge.models import BenchmarkItem, Case, Judgment, Prediction
 from judge.rubrics import load_rubric
+from judge.score_run import score_items
 from judge.scoring import NON_ANSWER_RULE, Scorer, tasks_for
 
 OPTIONS = {"A": "Papule", "B": "Plaque", "C": "Vesicle", "D": "Nodule"}

@@ -13,9 +13,9 @@ import pytest
 from conftest import item, make_read_only
 from fakes import FakeBackend
 
-from judge.benchmark import score_items
 from judge.errors import StoreError
 from judge.models import BenchmarkItem, Judgment, Prediction, Verdict
+from judge.score_run import score_items
 from judge.store import MIGRATIONS, Store
 
 # ------------------------------------------------------------------------ concurrent creation

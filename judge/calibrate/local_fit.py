@@ -144,7 +144,7 @@ def _blocks(base: LocalParams, live_keys: Sequence[str]) -> list[tuple[str, dict
     return blocks
 
 
-class _Scorer:
+class _SubsetScorer:
     """Scores parameter settings on a fixed set of rows, all of them or a subset, and counts the passes."""
 
     def __init__(self, base: Rubric, rows: Sequence[GoldRating], score: ScoreFn) -> None:
@@ -189,7 +189,7 @@ def fit_local(
 
     score = score or local_scorer()
     say = log or (lambda _m: None)
-    tr = _Scorer(base, train, score)
+    tr = _SubsetScorer(base, train, score)
     params = base.local
     preds = tr.all(params)
     current = tr.credit(preds)
@@ -268,7 +268,7 @@ def fit_local(
             break
     say(f"  {len(live)} table pairs move a train verdict; {len(path) - 1} changes accepted")
 
-    dv = _Scorer(base, dev, score)
+    dv = _SubsetScorer(base, dev, score)
     for step in path:
         dev_preds = dv.all(step.params)
         step.dev_alpha, step.dev_credit = alpha_ordinal(dev_preds, dv.golds), dv.credit(dev_preds)

@@ -151,7 +151,7 @@ def _measure(
     rows: Sequence[GoldRating], backend: Any, rubric: Rubric, store: Store, concurrency: int
 ) -> tuple[list[float | None], int]:
     """Scores of ``rows`` under ``rubric`` through the store's cache, and the LM calls it cost."""
-    from judge.evaluate import judge_gold
+    from judge.agreement_run import judge_gold
 
     verdicts = judge_gold(rows, backend, rubric, store, concurrency=concurrency)
     calls = sum(v.usage.calls for v in verdicts if not v.cached)

@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from judge.errors import InputError
+from judge.score_table import ScoreTable
 from judge.store import Store
-from judge.tables import ScoreTable
 from service import jobs
 from service.db import StorePool
 from service.deps import AuthDep, PolicyDep, PoolDep, RequestIdDep, RunnerDep, SettingsDep, StoreDep

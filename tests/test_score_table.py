@@ -8,7 +8,7 @@ import io
 import json
 
 from judge.models import Verdict
-from judge.tables import build_table, render_csv, render_json, render_markdown, render_text
+from judge.score_table import build_table, render_csv, render_json, render_markdown, render_text
 
 
 def _v(model, ability, qtype, score, reason=None, lang="en", method="critic", item=""):

@@ -24,9 +24,9 @@ from judge.io import check_writable, file_sha256, read_benchmark, read_predictio
 from judge.jury import JuryAgreement, Panel
 from judge.models import BenchmarkItem, Prediction, Verdict
 from judge.rubrics import Rubric, resolve_rubric
+from judge.score_table import ScoreTable, build_table, render_csv, render_json, render_markdown
 from judge.scoring import ProgressFn, ScoreStats, missing_verdicts, tasks_for
 from judge.store import Store
-from judge.tables import ScoreTable, build_table, render_csv, render_json, render_markdown
 from judge.usage import RunUsage, summarize_usage
 
 
