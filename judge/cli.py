@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
+from judge.calibrate.optimizers import OPTIMIZERS
 from judge.errors import JudgeError
 from judge.limits import MAX_BOOTSTRAP_RESAMPLES
 from judge.settings import Settings
@@ -281,7 +282,7 @@ def robustness(
 @click.option("--rubric", default="clinical/v3", show_default=True, help="Rubric to start from (id or YAML path).")
 @click.option("--gold", type=click.Path(), help="Gold JSONL to split into train / dev / held-out.")
 @click.option("--backend", default="local", show_default=True, help="`local` or a litellm model string.")
-@click.option("--optimizer", type=click.Choice(["coordinate", "instruct-search", "bootstrap-rs", "mipro", "gepa"]),
+@click.option("--optimizer", type=click.Choice(list(OPTIMIZERS)),
               help="local: coordinate (default). LLM: instruct-search (default), bootstrap-rs, mipro, gepa (DSPy).")
 @click.option("--budget", type=click.IntRange(min=0), help="LM calls the optimizer may issue, cached ones included (default: unbounded).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split, the search and the bootstrap.")

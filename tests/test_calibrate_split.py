@@ -102,9 +102,9 @@ def test_importing_calibrate_imports_neither_dspy_nor_litellm():
 
 
 def test_cli_offers_exactly_the_optimizers_the_library_has():
-    from judge.calibrate.optimize import OPTIMIZERS
-    from judge.calibrate.run import LOCAL_OPTIMIZERS
+    from judge.calibrate import optimize, optimizers
     from judge.cli import cli
 
     option = next(p for p in cli.commands["calibrate"].params if p.name == "optimizer")
-    assert set(option.type.choices) == set(OPTIMIZERS) | set(LOCAL_OPTIMIZERS)
+    assert set(option.type.choices) == set(optimizers.OPTIMIZERS)
+    assert set(optimize.OPTIMIZERS) == set(optimizers.DSPY_OPTIMIZERS)  # what DSPy runs is what is offered

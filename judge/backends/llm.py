@@ -417,28 +417,31 @@ class LiteLLMBackend:
             )
         raise last
 
-    async def _call(self, messages: list[dict[str, str]]) -> Any:
-        kwargs: dict[str, Any] = {
-            "messages": messages,
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-            "timeout": self.timeout,
-            "num_retries": 0,
-            "drop_params": True,
-            **self.extra_params,
-        }
+    def connection(self) -> dict[str, Any]:
+        """How this judge reaches its model, as litellm keyword arguments: sampling and the endpoint.
+
+        Every client of the model uses these - this backend's calls and the ``dspy.LM`` a calibration
+        builds (:meth:`judge.calibrate.optimize.LMConfig.from_backend`) - so both talk to the same
+        model the same way.
+        """
+        kwargs: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens, "timeout": self.timeout}
         if self.seed is not None:
             kwargs["seed"] = self.seed
-        if self._router_cfg is not None:
-            return await self.router.acompletion(model=self.spec, **kwargs)
-        kwargs["max_retries"] = 0  # the OpenAI SDK's own retries: off, we retry
         if self.api_base:
             kwargs["api_base"] = self.api_base
             # a local server (vLLM, llama.cpp) wants no key, but the OpenAI client insists on one
             kwargs["api_key"] = self.api_key or "not-needed"
         elif self.api_key:
             kwargs["api_key"] = self.api_key
-        return await _lib().acompletion(model=self.spec, **kwargs)
+        return kwargs
+
+    async def _call(self, messages: list[dict[str, str]]) -> Any:
+        kwargs: dict[str, Any] = {"messages": messages, "num_retries": 0, "drop_params": True, **self.extra_params}
+        if self._router_cfg is not None:
+            sampling = {k: v for k, v in self.connection().items() if k not in ("api_base", "api_key")}
+            return await self.router.acompletion(model=self.spec, **sampling, **kwargs)
+        kwargs["max_retries"] = 0  # the OpenAI SDK's own retries: off, we retry
+        return await _lib().acompletion(model=self.spec, **self.connection(), **kwargs)
 
     @property
     def router(self) -> Any:

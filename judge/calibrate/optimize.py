@@ -82,17 +82,18 @@ class LMConfig:
     num_retries: int = 3
 
     @classmethod
-    def from_options(cls, model: str, options: dict[str, Any]) -> LMConfig:
-        """From the backend options the CLI builds (``api_base``, ``api_key``, ``temperature``, ...)."""
+    def from_backend(cls, backend: Any) -> LMConfig:
+        """The configuration of the LLM backend that judges (its :meth:`~LiteLLMBackend.connection`)."""
+        conn = backend.connection()
         return cls(
-            model=model,
-            api_base=options.get("api_base"),
-            api_key=options.get("api_key"),
-            temperature=float(options.get("temperature", 0.0) or 0.0),
-            seed=options.get("seed", 0),
-            max_tokens=int(options.get("max_tokens", 400) or 400),
-            timeout=options.get("timeout"),
-            num_retries=int(options.get("max_retries", 3) or 0),
+            model=backend.spec,
+            api_base=conn.get("api_base"),
+            api_key=conn.get("api_key"),
+            temperature=float(conn.get("temperature", 0.0)),
+            seed=conn.get("seed"),
+            max_tokens=int(conn.get("max_tokens", 400)),
+            timeout=conn.get("timeout"),
+            num_retries=int(backend.max_retries),
         )
 
     def public(self) -> dict[str, Any]:
@@ -259,8 +260,6 @@ def make_lm(config: LMConfig, counter: CallCounter) -> Any:
     for key in ("api_base", "api_key", "timeout", "seed"):
         if getattr(config, key) is not None:
             kwargs[key] = getattr(config, key)
-    if config.api_base and not config.api_key:
-        kwargs["api_key"] = "not-needed"  # as the LLM backend: a local server wants none, the OpenAI client one
     return t.BudgetLM(config.model, engine="litellm", cache=True, counter=counter, **kwargs)
 
 

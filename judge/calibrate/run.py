@@ -20,26 +20,27 @@ Usage::
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from judge.backends import LOCAL, get_backend
+from judge.agreement import Interval
+from judge.backends import LOCAL, Backend, resolve_judge
 from judge.calibrate.local_fit import content_sha
 from judge.calibrate.measure import Figure, figure, gold_scores
+from judge.calibrate.optimizers import Proposal, Recorder, make_optimizer
 from judge.calibrate.split import GoldSplit, SplitBy, split_from_parts, split_gold
 from judge.errors import InputError
 from judge.io import file_sha256, read_gold
 from judge.models import GoldRating
-from judge.rubrics import Rubric, drafts_target, load_rubric, read_yaml, require_kind, write_draft
+from judge.rubrics import Rubric, drafts_target, load_rubric, read_yaml, write_draft
 from judge.settings import Settings
 from judge.store import Store
-
-LOCAL_OPTIMIZERS = ("coordinate",)
-Recorder = Callable[[Sequence[str]], None]
 
 
 class CalibrationResult(BaseModel):
@@ -166,7 +167,7 @@ def calibrate(
     train: str | None = None,
     dev: str | None = None,
     test: str | None = None,
-    backend: str = LOCAL,
+    backend: str | Backend = LOCAL,
     backend_options: dict[str, Any] | None = None,
     optimizer: str | None = None,
     budget: int | None = None,
@@ -181,23 +182,24 @@ def calibrate(
     log: Callable[[str], None] | None = None,
     report_html: str | None = None,
 ) -> CalibrationResult:
-    """Calibrate ``rubric`` against a gold set and write the result as a new draft rubric.
+    """Calibrate ``rubric`` against a gold set and write the result as a new draft rubric:
+    split -> propose (train, dev) -> measure (dev, held-out) -> write.
 
     ``record`` is told the gold ids of every case the optimizer judges (never the held-out ones);
     ``log`` gets progress lines. See the module docstring for the steps.
     """
     settings = settings or Settings()
     say = log or (lambda _m: None)
-    options = dict(backend_options or {})
-    base = require_kind(load_rubric(rubric), "critic")
+    judge, base = resolve_judge(backend, rubric, **(backend_options or {}))
     drafts_target()  # where the draft will go must take it: find out now, not after the search
     if budget is not None and budget < 0:
         raise InputError("--budget must be >= 0")
+    chosen_optimizer = make_optimizer(optimizer, judge, budget=budget, seed=seed, cache_dir=settings.data_dir / "dspy_cache",
+                                      concurrency=concurrency, record=record, log=say)
     rows, split, source = _load_parts(
         gold, train, dev, test, seed=seed, split_by=split_by, dev_share=dev_share, test_share=test_share
     )
     train_rows, dev_rows, test_rows = split.parts(rows)
-    judge = get_backend(backend, **options)
     say(
         f"calibrating {base.id} with {judge.spec}: train {len(train_rows)}, dev {len(dev_rows)}, "
         f"held-out {len(test_rows)} (split: {split.method}, by {split.by}, seed {split.seed})"
@@ -205,161 +207,158 @@ def calibrate(
     run_args = {"rubric": base.id, "backend": judge.spec, "optimizer": optimizer, "budget": budget, "seed": seed, **source}
     started = time.time()
     with store.run("calibrate", run_args, len(rows)) as run:
-        notes = list(split.notes)
-        program_state: dict[str, Any] | None = None
-        search: dict[str, Any] = {}
-        if judge.spec == LOCAL:
-            optimizer = optimizer or "coordinate"
-            if optimizer not in LOCAL_OPTIMIZERS:
-                raise InputError(
-                    f"--backend local is calibrated by {', '.join(LOCAL_OPTIMIZERS)}, not {optimizer!r} "
-                    "(the DSPy optimizers tune prompts, which the embedded judge does not read)"
-                )
-            from judge.calibrate.local_fit import fit_local, local_scorer
-
-            fit = fit_local(base, train_rows, dev_rows, score=local_scorer(record), log=say)
-            updates = {"local": fit.params.model_dump(mode="json")} if fit.params != base.local else {}
-            chosen = "base" if fit.chosen == 0 else f"step {fit.chosen}: {fit.path[fit.chosen].block}"
-            search = fit.summary()
-            optimizer_calls: dict[str, Any] = {"issued": 0, "sent": 0, "budget": budget}
-        else:
-            from judge.calibrate.optimize import DEFAULT_OPTIMIZER, LMConfig, optimize_llm
-
-            optimizer = optimizer or DEFAULT_OPTIMIZER
-            llm = optimize_llm(
-                base,
-                train_rows,
-                dev_rows,
-                lm_config=LMConfig.from_options(judge.spec, options),
-                optimizer=optimizer,
-                budget=budget,
-                seed=seed,
-                cache_dir=settings.data_dir / "dspy_cache",
-                num_threads=min(concurrency, 8),
-                record=record,
-                log=say,
-            )
-            updates, chosen, program_state = llm.updates, llm.chosen, llm.program_state
-            notes += llm.notes
-            search = {"trials": [t.as_dict() for t in llm.trials]}
-            optimizer_calls = llm.calls
-
-        calibrated = apply_updates(base, updates) if updates else base
-        # measurement: dev, then held-out - the held-out part is judged only here, after the search
-        figures: dict[str, dict[str, Figure]] = {}
-        preds: dict[str, dict[str, list[float | None]]] = {}
-        measure_calls = 0
-        for part, part_rows in (("dev", dev_rows), ("test", test_rows)):
-            golds = gold_scores(part_rows)
-            figures[part], preds[part] = {}, {}
-            for when, r in (("before", base), ("after", calibrated)):
-                scores, calls = _measure(part_rows, judge, r, store, concurrency)
-                measure_calls += calls
-                preds[part][when] = scores
-                figures[part][when] = figure(scores, golds, n_boot=n_boot, seed=seed, key=part)
-        from judge.agreement import paired_difference
-
-        diff = paired_difference(
-            gold_scores(test_rows),
-            preds["test"]["before"],
-            preds["test"]["after"],
-            n_boot=n_boot,
-            seed=seed,
-            labels=(base.id, "calibrated"),
-        )
-        held_out_diff = {
-            "n": diff.n,
-            "alpha_diff": diff.alpha_diff,
-            "share_positive": diff.share_positive,
-            "alpha_diff_ci": [round(diff.alpha_diff_ci.low, 4), round(diff.alpha_diff_ci.high, 4)]
-            if diff.alpha_diff_ci
-            else None,
-        }
-        b, a = figures["test"]["before"].alpha_ordinal, figures["test"]["after"].alpha_ordinal
-        improved = a is not None and b is not None and a > b
-        if not updates:
-            notes.append(f"the optimizer kept {base.id} unchanged: nothing it tried beat it on dev")
-        ci = diff.alpha_diff_ci
-        if improved and ci is not None and ci.low <= 0:
-            notes.append(
-                f"the held-out gain is within noise: the paired 95% CI of the alpha difference is "
-                f"[{ci.low:+.3f}, {ci.high:+.3f}] and includes 0"
-            )
-        if not improved:
-            notes.append(
-                f"NOT IMPROVED: the calibrated rubric does not beat {base.id} on held-out gold "
-                f"(alpha {_f(b)} -> {_f(a)}); it is written only as a draft for review - do not publish it as is"
-            )
+        proposal = chosen_optimizer.propose(base, train_rows, dev_rows)
+        calibrated = apply_updates(base, proposal.updates) if proposal.updates else base
+        measured = _measure_parts(judge, base, calibrated, dev_rows, test_rows, store, concurrency, n_boot, seed)
+        notes = [*split.notes, *proposal.notes, *_verdict_notes(base, proposal, measured)]
         lm_calls = {
-            "optimizer": optimizer_calls,
-            "measurement": measure_calls,
-            "total_sent": int(optimizer_calls.get("sent", 0)) + measure_calls,
+            "optimizer": proposal.calls,
+            "measurement": measured.calls,
+            "total_sent": int(proposal.calls.get("sent", 0)) + measured.calls,
         }
-
         provenance = {
             "calibrated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "command": "judge calibrate",
             "base": {"id": base.id, "sha256": base.sha256},
             "backend": judge.spec,
             "backend_params": judge.params,
-            "optimizer": optimizer,
-            "chosen": chosen,
+            "optimizer": chosen_optimizer.name,
+            "chosen": proposal.chosen,
             "seed": seed,
             "budget": budget,
             "gold": source,
             "split": split.model_dump(mode="json"),
-            "agreement": {
-                "metric": "Krippendorff's alpha, ordinal, judge vs gold consensus; 95% percentile bootstrap CI",
-                "n_boot": n_boot,
-                "dev": {k: v.model_dump(mode="json") for k, v in figures["dev"].items()},
-                "held_out": {k: v.model_dump(mode="json") for k, v in figures["test"].items()},
-                "held_out_paired_difference": held_out_diff,
-            },
-            "improved": improved,
+            "agreement": measured.provenance(n_boot),
+            "improved": measured.improved,
             "lm_calls": lm_calls,
-            "search": search,
+            "search": proposal.search,
             "notes": notes,
             "seconds": round(time.time() - started, 1),
         }
-        data = _yaml_data(base)
-        data.update(updates)
-        data["derived_from"] = base.version
-        data["description"] = (
-            f"{base.version} calibrated with {judge.spec} / {optimizer} (seed {seed}) on "
-            f"{Path(next(iter(source.values()))['path']).parent.name or 'gold'}: held-out alpha {_f(b)} -> {_f(a)}"
-            + ("" if improved else " (NOT an improvement)")
-            + ". Draft: review before `judge rubrics publish`."
-        )
-        data["provenance"] = provenance
-        path = write_draft(data)  # the drafts folder: never the source tree or the installed package
-        state_path = None
-        if program_state is not None:
-            import json
-
-            state_path = path.with_suffix(".dspy.json")
-            state_path.write_text(
-                json.dumps(program_state, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8"
-            )
-        written = load_rubric(str(path))
+        path, state_path = _write(base, proposal, provenance, judge.spec, chosen_optimizer.name, seed, source, measured)
         result = CalibrationResult(
-            path=str(path),
-            rubric=written.id,
-            base=base.id,
-            backend=judge.spec,
-            optimizer=optimizer,
-            chosen=chosen,
-            improved=improved,
-            figures=figures,
-            held_out_diff=held_out_diff,
-            lm_calls=lm_calls,
-            split=split.counts(),
-            notes=notes,
-            program_state=str(state_path) if state_path else None,
+            path=str(path), rubric=load_rubric(str(path)).id, base=base.id, backend=judge.spec,
+            optimizer=chosen_optimizer.name, chosen=proposal.chosen, improved=measured.improved,
+            figures=measured.figures, held_out_diff=measured.held_out_diff, lm_calls=lm_calls,
+            split=split.counts(), notes=notes, program_state=str(state_path) if state_path else None,
         )
         if report_html:
-            write_report(report_html, result, test_rows, preds["test"], source)
-        run.summary = {"rubric": result.rubric, "improved": improved, "held_out_alpha": {"before": b, "after": a}}
+            write_report(report_html, result, test_rows, measured.preds["test"], source)
+        run.summary = {"rubric": result.rubric, "improved": measured.improved,
+                       "held_out_alpha": {"before": measured.before, "after": measured.after}}
     return result
+
+
+@dataclass
+class _Measured:
+    """The base and the calibrated rubric measured on dev and held-out."""
+
+    figures: dict[str, dict[str, Figure]]
+    preds: dict[str, dict[str, list[float | None]]]
+    held_out_diff: dict[str, Any]
+    diff_ci: Interval | None
+    calls: int
+
+    @property
+    def before(self) -> float | None:
+        return self.figures["test"]["before"].alpha_ordinal
+
+    @property
+    def after(self) -> float | None:
+        return self.figures["test"]["after"].alpha_ordinal
+
+    @property
+    def improved(self) -> bool:
+        """Held-out alpha after > before."""
+        return self.after is not None and self.before is not None and self.after > self.before
+
+    def provenance(self, n_boot: int) -> dict[str, Any]:
+        return {
+            "metric": "Krippendorff's alpha, ordinal, judge vs gold consensus; 95% percentile bootstrap CI",
+            "n_boot": n_boot,
+            "dev": {k: v.model_dump(mode="json") for k, v in self.figures["dev"].items()},
+            "held_out": {k: v.model_dump(mode="json") for k, v in self.figures["test"].items()},
+            "held_out_paired_difference": self.held_out_diff,
+        }
+
+
+def _measure_parts(
+    judge: Backend, base: Rubric, calibrated: Rubric, dev_rows: Sequence[GoldRating], test_rows: Sequence[GoldRating],
+    store: Store, concurrency: int, n_boot: int, seed: int,
+) -> _Measured:
+    """Dev, then held-out - the held-out part is judged only here, after the search - before and after."""
+    from judge.agreement import paired_difference
+
+    figures: dict[str, dict[str, Figure]] = {}
+    preds: dict[str, dict[str, list[float | None]]] = {}
+    calls = 0
+    for part, part_rows in (("dev", dev_rows), ("test", test_rows)):
+        golds = gold_scores(part_rows)
+        figures[part], preds[part] = {}, {}
+        for when, r in (("before", base), ("after", calibrated)):
+            scores, sent = _measure(part_rows, judge, r, store, concurrency)
+            calls += sent
+            preds[part][when] = scores
+            figures[part][when] = figure(scores, golds, n_boot=n_boot, seed=seed, key=part)
+    diff = paired_difference(
+        gold_scores(test_rows), preds["test"]["before"], preds["test"]["after"], n_boot=n_boot, seed=seed,
+        labels=(base.id, "calibrated"),
+    )
+    held_out_diff = {
+        "n": diff.n,
+        "alpha_diff": diff.alpha_diff,
+        "share_positive": diff.share_positive,
+        "alpha_diff_ci": [round(diff.alpha_diff_ci.low, 4), round(diff.alpha_diff_ci.high, 4)]
+        if diff.alpha_diff_ci
+        else None,
+    }
+    return _Measured(figures, preds, held_out_diff, diff.alpha_diff_ci, calls)
+
+
+def _verdict_notes(base: Rubric, proposal: Proposal, measured: _Measured) -> list[str]:
+    """What the user should know about the outcome: nothing kept, a gain within noise, no improvement."""
+    notes = []
+    if not proposal.updates:
+        notes.append(f"the optimizer kept {base.id} unchanged: nothing it tried beat it on dev")
+    ci = measured.diff_ci
+    if measured.improved and ci is not None and ci.low <= 0:
+        notes.append(
+            f"the held-out gain is within noise: the paired 95% CI of the alpha difference is "
+            f"[{ci.low:+.3f}, {ci.high:+.3f}] and includes 0"
+        )
+    if not measured.improved:
+        notes.append(
+            f"NOT IMPROVED: the calibrated rubric does not beat {base.id} on held-out gold "
+            f"(alpha {_f(measured.before)} -> {_f(measured.after)}); it is written only as a draft for review - "
+            "do not publish it as is"
+        )
+    return notes
+
+
+def _write(
+    base: Rubric, proposal: Proposal, provenance: dict[str, Any], backend: str, optimizer: str, seed: int,
+    source: dict[str, Any], measured: _Measured,
+) -> tuple[Path, Path | None]:
+    """The draft (and DSPy's program state next to it) in the drafts folder: never the source tree."""
+    data = _yaml_data(base)
+    data.update(proposal.updates)
+    data["derived_from"] = base.version
+    data["description"] = (
+        f"{base.version} calibrated with {backend} / {optimizer} (seed {seed}) on "
+        f"{Path(next(iter(source.values()))['path']).parent.name or 'gold'}: held-out alpha "
+        f"{_f(measured.before)} -> {_f(measured.after)}"
+        + ("" if measured.improved else " (NOT an improvement)")
+        + ". Draft: review before `judge rubrics publish`."
+    )
+    data["provenance"] = provenance
+    path = write_draft(data)
+    if proposal.program_state is None:
+        return path, None
+    state_path = path.with_suffix(".dspy.json")
+    state_path.write_text(
+        json.dumps(proposal.program_state, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    return path, state_path
 
 
 def _f(x: float | None) -> str:
