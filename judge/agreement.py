@@ -712,6 +712,33 @@ def _judge_report(
     )
 
 
+def _consensus_scores(gold: Sequence[GoldRating]) -> list[float]:
+    """Each candidate's gold consensus; a candidate nobody rated is an InputError."""
+    scores: list[float] = []
+    for row in gold:
+        score = consensus(row.ratings.values())
+        if score is None:
+            raise InputError(f"gold candidate {row.id!r} has no rating")
+        scores.append(score)
+    return scores
+
+
+def _inter_rater_by_slice(
+    table: list[list[float | None]], raters: list[str], slices: list[tuple[str, str, np.ndarray]], *, n_boot: int,
+    seed: int,
+) -> tuple[InterRater | None, list[InterRater | None]]:
+    """The raters' own agreement overall (with CIs) and per slice (slices with the same members computed once)."""
+    cache: dict[bytes, InterRater | None] = {}
+    overall = inter_rater(table, raters, n_boot=n_boot, seed=seed)
+    cache[np.arange(len(table)).tobytes()] = overall
+    per_slice = []
+    for dim, value, idx in slices:
+        if idx.tobytes() not in cache:
+            cache[idx.tobytes()] = inter_rater([table[i] for i in idx], raters, with_ci=False, key=f"{dim}={value}")
+        per_slice.append(cache[idx.tobytes()])
+    return overall, per_slice
+
+
 def build_report(
     gold: Sequence[GoldRating],
     judges: Mapping[str, Sequence[JudgedScore]],
@@ -735,52 +762,22 @@ def build_report(
         raise InputError("no judge to compare with the gold set")
     provenance = provenance or {}
     raters = gold_raters(gold)
-    consensus_scores: list[float] = []
-    for row in gold:
-        score = consensus(row.ratings.values())
-        if score is None:
-            raise InputError(f"gold candidate {row.id!r} has no rating")
-        consensus_scores.append(score)
+    consensus_scores = _consensus_scores(gold)
     binary = all(v in (0.0, 1.0) for row in gold for v in row.ratings.values() if v is not None)
     table = [[row.ratings.get(r) for r in raters] for row in gold]
     slices = slice_members(gold)
-
-    irr_cache: dict[bytes, InterRater | None] = {}
-    overall_irr = inter_rater(table, raters, n_boot=n_boot, seed=seed)
-    irr_cache[np.arange(len(gold)).tobytes()] = overall_irr
-    irr_slices = []
-    for dim, value, idx in slices:
-        if idx.tobytes() not in irr_cache:
-            irr_cache[idx.tobytes()] = inter_rater([table[i] for i in idx], raters, with_ci=False, key=f"{dim}={value}")
-        irr_slices.append(irr_cache[idx.tobytes()])
+    overall_irr, irr_slices = _inter_rater_by_slice(table, raters, slices, n_boot=n_boot, seed=seed)
 
     aligned = {label: align_verdicts(gold, judged, label) for label, judged in judges.items()}
     reports = [
-        _judge_report(
-            label,
-            gold,
-            verdicts,
-            consensus_scores,
-            raters,
-            slices,
-            irr_slices,
-            provenance.get(label, {}),
-            binary=binary,
-            n_boot=n_boot,
-            seed=seed,
-        )
+        _judge_report(label, gold, verdicts, consensus_scores, raters, slices, irr_slices, provenance.get(label, {}),
+                      binary=binary, n_boot=n_boot, seed=seed)
         for label, verdicts in aligned.items()
     ]
     labels = list(aligned)
     comparisons = [
-        paired_difference(
-            consensus_scores,
-            [v.score for v in aligned[labels[0]]],
-            [v.score for v in aligned[other]],
-            n_boot=n_boot,
-            seed=seed,
-            labels=(labels[0], other),
-        )
+        paired_difference(consensus_scores, [v.score for v in aligned[labels[0]]], [v.score for v in aligned[other]],
+                          n_boot=n_boot, seed=seed, labels=(labels[0], other))
         for other in labels[1:]
     ]
     return AgreementReport(

@@ -39,6 +39,7 @@ from judge.agreement import (
     JudgedScore,
     JudgeReport,
     MetricSet,
+    SliceReport,
     align_verdicts,
     consensus,
 )
@@ -122,150 +123,121 @@ _COEFFICIENT_HEADERS = ["judge", "α ordinal", "α interval", "α nominal", "κ"
 
 def report_tables(report: AgreementReport) -> list[Table]:
     """Every table of the report, formatted, in reading order."""
-    tables = [
-        Table(
-            "Headline: judge vs gold consensus",
-            _HEADLINE,
-            [_headline_row(j.label, j.overall) for j in report.judges],
-            note="95 % bootstrap CIs in brackets; bias < 0 = judge stricter than the humans.",
-            key="headline",
-        ),
-        Table(
-            "Agreement coefficients: judge vs gold consensus",
-            _COEFFICIENT_HEADERS,
-            [_coefficient_row(j.label, j.overall) for j in report.judges],
-            note="Krippendorff's α (judge and consensus as two coders) and Cohen's κ over 0 / 0.5 / 1.",
-            key="coefficients",
-        ),
+    tables = [_headline_table(report), _coefficient_table(report)]
+    for extra in (_inter_rater_table(report), _binary_table(report), _vs_raters_table(report),
+                  _comparison_table(report)):
+        if extra is not None:
+            tables.append(extra)
+    for j in report.judges:
+        tables += _slice_tables(j)
+        if j.unscored_reasons:
+            tables.append(Table(
+                f"{j.label} · unscored verdicts", ["reason", "count"],
+                [[reason, str(count)] for reason, count in j.unscored_reasons.items()], key=f"unscored:{j.label}",
+            ))
+    return tables
+
+
+def _headline_table(report: AgreementReport) -> Table:
+    return Table(
+        "Headline: judge vs gold consensus", _HEADLINE, [_headline_row(j.label, j.overall) for j in report.judges],
+        note="95 % bootstrap CIs in brackets; bias < 0 = judge stricter than the humans.", key="headline",
+    )
+
+
+def _coefficient_table(report: AgreementReport) -> Table:
+    return Table(
+        "Agreement coefficients: judge vs gold consensus", _COEFFICIENT_HEADERS,
+        [_coefficient_row(j.label, j.overall) for j in report.judges],
+        note="Krippendorff's α (judge and consensus as two coders) and Cohen's κ over 0 / 0.5 / 1.",
+        key="coefficients",
+    )
+
+
+def _inter_rater_table(report: AgreementReport) -> Table | None:
+    irr = report.inter_rater
+    if irr is None:
+        return None
+    return Table(
+        "Human raters among themselves (the ceiling)",
+        ["raters", "units rated ≥ 2×", "α ordinal", "α interval", "α nominal"],
+        [[", ".join(irr.raters), str(irr.n_units), _ci(irr.alpha_ordinal, irr.ci.get("alpha_ordinal")),
+          _num(irr.alpha_interval), _num(irr.alpha_nominal)]],
+        key="inter_rater",
+    )
+
+
+def _binary_table(report: AgreementReport) -> Table | None:
+    if not report.binary_gold:
+        return None
+    rows = [
+        [j.label, str(b.n), str(b.n_tied), _ci(b.kappa_eq1, b.ci.get("kappa_eq1")),
+         _ci(b.accuracy_eq1, b.ci.get("accuracy_eq1")), _ci(b.kappa_ge05, b.ci.get("kappa_ge05")),
+         _ci(b.accuracy_ge05, b.ci.get("accuracy_ge05"))]
+        for j in report.judges if (b := j.overall.binary) is not None
     ]
-    if report.inter_rater is not None:
-        irr = report.inter_rater
-        tables.append(
-            Table(
-                "Human raters among themselves (the ceiling)",
-                ["raters", "units rated ≥ 2×", "α ordinal", "α interval", "α nominal"],
-                [
-                    [
-                        ", ".join(irr.raters),
-                        str(irr.n_units),
-                        _ci(irr.alpha_ordinal, irr.ci.get("alpha_ordinal")),
-                        _num(irr.alpha_interval),
-                        _num(irr.alpha_nominal),
-                    ]
-                ],
-                key="inter_rater",
-            )
-        )
-    if report.binary_gold:
-        rows = []
-        for j in report.judges:
-            b = j.overall.binary
-            if b is None:
-                continue
-            rows.append(
-                [
-                    j.label,
-                    str(b.n),
-                    str(b.n_tied),
-                    _ci(b.kappa_eq1, b.ci.get("kappa_eq1")),
-                    _ci(b.accuracy_eq1, b.ci.get("accuracy_eq1")),
-                    _ci(b.kappa_ge05, b.ci.get("kappa_ge05")),
-                    _ci(b.accuracy_ge05, b.ci.get("accuracy_ge05")),
-                ]
-            )
-        tables.append(
-            Table(
-                "Binary gold (humans rate 0 / 1): where does the judge's 0.5 belong?",
-                ["judge", "n", "tied (left out)", "κ judge = 1", "acc judge = 1", "κ judge ≥ 0.5", "acc judge ≥ 0.5"],
-                rows,
-                key="binary",
-            )
-        )
-    rater_rows = [
-        [
-            j.label,
-            r.rater,
-            str(r.n),
-            _num(r.alpha_ordinal),
-            _num(r.kappa_quadratic),
-            _num(r.exact_agreement),
-            _num(r.bias, signed=True),
-        ]
+    return Table(
+        "Binary gold (humans rate 0 / 1): where does the judge's 0.5 belong?",
+        ["judge", "n", "tied (left out)", "κ judge = 1", "acc judge = 1", "κ judge ≥ 0.5", "acc judge ≥ 0.5"],
+        rows, key="binary",
+    )
+
+
+def _vs_raters_table(report: AgreementReport) -> Table | None:
+    rows = [
+        [j.label, r.rater, str(r.n), _num(r.alpha_ordinal), _num(r.kappa_quadratic), _num(r.exact_agreement),
+         _num(r.bias, signed=True)]
         for j in report.judges
         for r in j.vs_raters
     ]
-    if rater_rows:
-        tables.append(
-            Table(
-                "Judge vs each rater",
-                ["judge", "rater", "n", "α ordinal", "κ quadratic", "exact", "bias"],
-                rater_rows,
-                key="vs_raters",
-            )
-        )
-    if report.comparisons:
-        tables.append(
-            Table(
-                "Paired comparison with the first judge (same resamples)",
-                ["baseline", "other", "n", "α baseline", "α other", "Δα", "P(Δα > 0)", "Δ exact"],
-                [
-                    [
-                        c.baseline,
-                        c.other,
-                        str(c.n),
-                        _num(c.alpha_baseline),
-                        _num(c.alpha_other),
-                        _ci(c.alpha_diff, c.alpha_diff_ci, signed=True),
-                        _num(c.share_positive, 2),
-                        _ci(c.exact_diff, c.exact_diff_ci, signed=True),
-                    ]
-                    for c in report.comparisons
-                ],
-                key="comparisons",
-            )
-        )
-    for j in report.judges:
-        human = any(s.inter_rater is not None for s in j.slices)
-        for dim in ("ability", "attribute", "question_type", "language"):
-            rows = []
-            for s in (s for s in j.slices if s.dimension == dim):
-                m = s.metrics
-                row = [
-                    _slice_label(dim, s.value) + (" (small)" if m.small else ""),
-                    str(m.n),
-                    str(m.n_scored),
-                    str(m.n_unscored),
-                    _ci(m.alpha_ordinal, m.ci.get("alpha_ordinal")),
-                    _num(m.kappa_quadratic),
-                    _ci(m.exact_agreement, m.ci.get("exact_agreement")),
-                    _num(m.mean_abs_diff),
-                    _ci(m.bias, m.ci.get("bias"), signed=True),
-                ]
-                if human:
-                    row.append(_num(s.inter_rater.alpha_ordinal if s.inter_rater else None))
-                rows.append(row)
-            if rows:
-                headers = [dim.replace("_", " "), "n", "scored", "unscored", "α ordinal", "κ quadratic", "exact"]
-                headers += ["mean |diff|", "bias"] + (["human α"] if human else [])
-                tables.append(
-                    Table(
-                        f"{j.label} · by {dim.replace('_', ' ')}",
-                        headers,
-                        rows,
-                        note="(small) = fewer than 30 scored; no CI below 5.",
-                        key=f"slices:{j.label}:{dim}",
-                    )
-                )
-        if j.unscored_reasons:
-            tables.append(
-                Table(
-                    f"{j.label} · unscored verdicts",
-                    ["reason", "count"],
-                    [[reason, str(count)] for reason, count in j.unscored_reasons.items()],
-                    key=f"unscored:{j.label}",
-                )
-            )
+    if not rows:
+        return None
+    return Table("Judge vs each rater", ["judge", "rater", "n", "α ordinal", "κ quadratic", "exact", "bias"], rows,
+                 key="vs_raters")
+
+
+def _comparison_table(report: AgreementReport) -> Table | None:
+    if not report.comparisons:
+        return None
+    return Table(
+        "Paired comparison with the first judge (same resamples)",
+        ["baseline", "other", "n", "α baseline", "α other", "Δα", "P(Δα > 0)", "Δ exact"],
+        [[c.baseline, c.other, str(c.n), _num(c.alpha_baseline), _num(c.alpha_other),
+          _ci(c.alpha_diff, c.alpha_diff_ci, signed=True), _num(c.share_positive, 2),
+          _ci(c.exact_diff, c.exact_diff_ci, signed=True)]
+         for c in report.comparisons],
+        key="comparisons",
+    )
+
+
+def _slice_tables(j: JudgeReport) -> list[Table]:
+    """One table per slice dimension of one judge (with the raters' own alpha when they overlap)."""
+    human = any(s.inter_rater is not None for s in j.slices)
+    tables = []
+    for dim in ("ability", "attribute", "question_type", "language"):
+        rows = [_slice_row(dim, s, human) for s in j.slices if s.dimension == dim]
+        if not rows:
+            continue
+        headers = [dim.replace("_", " "), "n", "scored", "unscored", "α ordinal", "κ quadratic", "exact"]
+        headers += ["mean |diff|", "bias"] + (["human α"] if human else [])
+        tables.append(Table(
+            f"{j.label} · by {dim.replace('_', ' ')}", headers, rows,
+            note="(small) = fewer than 30 scored; no CI below 5.", key=f"slices:{j.label}:{dim}",
+        ))
     return tables
+
+
+def _slice_row(dim: str, s: SliceReport, human: bool) -> list[str]:
+    m = s.metrics
+    row = [
+        _slice_label(dim, s.value) + (" (small)" if m.small else ""), str(m.n), str(m.n_scored), str(m.n_unscored),
+        _ci(m.alpha_ordinal, m.ci.get("alpha_ordinal")), _num(m.kappa_quadratic),
+        _ci(m.exact_agreement, m.ci.get("exact_agreement")), _num(m.mean_abs_diff),
+        _ci(m.bias, m.ci.get("bias"), signed=True),
+    ]
+    if human:
+        row.append(_num(s.inter_rater.alpha_ordinal if s.inter_rater else None))
+    return row
 
 
 def _provenance_lines(report: AgreementReport) -> list[str]:

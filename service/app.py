@@ -19,7 +19,7 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -75,6 +75,34 @@ def create_app(
         return backend if backend is not None and spec == backend.spec else build(spec)
 
     default_backend = backend.spec if backend is not None else settings.backend
+    app = FastAPI(
+        title="Lesion Judge",
+        version=_version(),
+        summary="Judge service for clinical visual-QA benchmarks: score answers, run whole-benchmark jobs.",
+        lifespan=_lifespan(settings, backend_for, default_backend, metrics_registry, job_poll_seconds, job_lease_seconds),
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics_registry
+    handlers.install(app)
+    install_openapi(app, settings, keys=bool(csv_values(settings.api_keys)))
+    _install_middleware(app, settings, metrics_registry)
+    for module in (health, score, jobs, rubrics, metrics):
+        app.include_router(module.router)
+    _install_docs(app)
+    return app
+
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def _lifespan(
+    settings: Settings, backend_for: Callable[[str], Backend], default_backend: str, metrics_registry: Metrics,
+    job_poll_seconds: float, job_lease_seconds: float,
+) -> Lifespan:
+    """Start: open and migrate the store, start the scoring engine and the job worker; stop them at the end."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -101,19 +129,10 @@ def create_app(
             await asyncio.to_thread(engine.stop)
             pool.close()
 
-    app = FastAPI(
-        title="Lesion Judge",
-        version=_version(),
-        summary="Judge service for clinical visual-QA benchmarks: score answers, run whole-benchmark jobs.",
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
-    )
-    app.state.settings = settings
-    app.state.metrics = metrics_registry
-    handlers.install(app)
-    install_openapi(app, settings, keys=bool(csv_values(settings.api_keys)))
+    return lifespan
+
+
+def _install_middleware(app: FastAPI, settings: Settings, metrics_registry: Metrics) -> None:
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     origins = csv_values(settings.cors_origins)
     if origins:
@@ -122,10 +141,11 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"], expose_headers=["X-Request-ID"],
         )
     app.add_middleware(RequestContextMiddleware, metrics=metrics_registry)  # outermost: sees every reply
-    for module in (health, score, jobs, rubrics, metrics):
-        app.include_router(module.router)
 
-    # OpenAPI and its UI sit behind the key like every endpoint but /healthz.
+
+def _install_docs(app: FastAPI) -> None:
+    """OpenAPI and its UI sit behind the key like every endpoint but /healthz."""
+
     @app.get("/openapi.json", include_in_schema=False, dependencies=[AuthDep])
     def openapi() -> JSONResponse:
         return JSONResponse(app.openapi())
@@ -133,8 +153,6 @@ def create_app(
     @app.get("/docs", include_in_schema=False, dependencies=[AuthDep])
     def docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="Lesion Judge - API")
-
-    return app
 
 
 def serve(settings: Settings, *, workers: int = 1, log_level: str = "info", access_log: bool = True) -> None:

@@ -185,102 +185,129 @@ def fit_local(
     pair is searched only if setting it alone moves one of them, and only those rows are re-scored
     while it is (the others cannot change). The sensitive rows are found anew on every sweep.
     """
-    from sklearn.model_selection import ParameterGrid
-
     score = score or local_scorer()
-    say = log or (lambda _m: None)
-    tr = _SubsetScorer(base, train, score)
-    params = base.local
-    preds = tr.all(params)
-    current = tr.credit(preds)
-    n = max(1, len(train))
-    min_gain = 1.0 / (2 * n)  # at least half a step on one candidate
-    path = [Step("start", {}, params, current)]
-    live: set[str] = set()
-    probed = 0
-
-    def accept(name: str, setting: dict[str, Any], new_params: LocalParams, new_preds: list[float | None]) -> None:
-        nonlocal params, preds, current
-        params, preds, current = new_params, new_preds, tr.credit(new_preds)
-        path.append(Step(name, dict(setting), params, current))
-        say(f"  {name} -> {setting}: train credit {current:.4f}")
-
+    search = _Search(base, _SubsetScorer(base, train, score), log or (lambda _m: None))
     for sweep in range(max_sweeps):
-        say(f"  sweep {sweep + 1}")
-        changed = False
-        # 1. the scalar parameters, each block a grid, scored on all train rows
-        for name, grid in _blocks(params, []):
-            best: tuple[float, LocalParams, dict[str, Any], list[float | None]] | None = None
-            for setting in ParameterGrid(grid):
-                if "partial_threshold" in setting and setting["partial_threshold"] > setting["full_threshold"]:
-                    continue
-                candidate = _apply(params, setting)
-                if candidate == params:
-                    continue
-                p = tr.all(candidate)
-                value = tr.credit(p)
-                if value >= current + min_gain and (best is None or value > best[0]):
-                    best = (value, candidate, setting, p)
-            if best is not None:
-                accept(name, best[2], best[1], best[3])
-                changed = True
-        # 2. table-pair overrides, table by table, on the rows the table can move
-        for attribute in base.equivalences.tables():
-            keys = _override_block(base, attribute)
-            if not keys:
-                continue
-            rows: set[int] = set()
-            for value in (0.0, 1.0):
-                everything = _apply(params, {f"overrides:{k}": value for k in keys})
-                rows |= {i for i, (a, b) in enumerate(zip(tr.all(everything), preds, strict=True)) if a != b}
-            if not rows:
-                continue
-            idx = sorted(rows)
-            for key in keys:
-                probed += 1
-                field_ = f"overrides:{key}"
-                # probe: the pair at 0 and at 1, on the table's rows; a pair that moves none is skipped
-                probes = {v: tr.some(_apply(params, {field_: v}), idx) for v in (0.0, 1.0)}
-                moved = [i for j, i in enumerate(idx) if any(p[j] != preds[i] for p in probes.values())]
-                if not moved:
-                    continue
-                live.add(key)
-                best_o: tuple[float, LocalParams, dict[str, Any], list[float | None]] | None = None
-                for setting in ParameterGrid({field_: [UNSET, *CREDIT_VALUES]}):
-                    candidate = _apply(params, setting)
-                    if candidate == params:
-                        continue
-                    full = list(preds)
-                    value_ = setting[field_]
-                    if value_ in probes:
-                        for j, i in enumerate(idx):
-                            full[i] = probes[value_][j]
-                    else:  # only the rows this pair moves can change
-                        for i, v in zip(moved, tr.some(candidate, moved), strict=True):
-                            full[i] = v
-                    value = tr.credit(full)
-                    if value >= current + min_gain and (best_o is None or value > best_o[0]):
-                        best_o = (value, candidate, setting, full)
-                if best_o is not None:
-                    accept(f"override {key}", best_o[2], best_o[1], best_o[3])
-                    changed = True
+        search.say(f"  sweep {sweep + 1}")
+        changed = search.scalar_sweep()  # 1. the scalar parameters, each block a grid, on all train rows
+        for attribute in base.equivalences.tables():  # 2. table-pair overrides, on the rows a table can move
+            changed = search.override_sweep(attribute) or changed
         if not changed:
             break
-    say(f"  {len(live)} table pairs move a train verdict; {len(path) - 1} changes accepted")
-
+    search.say(f"  {len(search.live)} table pairs move a train verdict; {len(search.path) - 1} changes accepted")
     dv = _SubsetScorer(base, dev, score)
-    for step in path:
+    for step in search.path:
         dev_preds = dv.all(step.params)
         step.dev_alpha, step.dev_credit = alpha_ordinal(dev_preds, dv.golds), dv.credit(dev_preds)
+    path = search.path
     chosen = max(range(len(path)), key=lambda i: (_a(path[i].dev_alpha), path[i].dev_credit or 0.0, -i))
     return LocalFit(
         params=path[chosen].params,
         path=path,
         chosen=chosen,
-        evaluations=tr.passes + dv.passes,
-        probed_keys=probed,
-        live_keys=sorted(live),
+        evaluations=search.tr.passes + dv.passes,
+        probed_keys=search.probed,
+        live_keys=sorted(search.live),
     )
+
+
+_Best = tuple[float, LocalParams, dict[str, Any], list[float | None]]
+"""A candidate: train credit, parameters, the setting that made them, train scores."""
+
+
+class _Search:
+    """The state of a coordinate search on train: where it stands and the path that led there."""
+
+    def __init__(self, base: Rubric, tr: _SubsetScorer, say: Callable[[str], None]) -> None:
+        self.base, self.tr, self.say = base, tr, say
+        self.params = base.local
+        self.preds = tr.all(self.params)
+        self.current = tr.credit(self.preds)
+        self.min_gain = 1.0 / (2 * max(1, len(tr.rows)))  # at least half a step on one candidate
+        self.path = [Step("start", {}, self.params, self.current)]
+        self.live: set[str] = set()
+        self.probed = 0
+
+    def accept(self, name: str, best: _Best) -> None:
+        _value, self.params, setting, self.preds = best
+        self.current = self.tr.credit(self.preds)
+        self.path.append(Step(name, dict(setting), self.params, self.current))
+        self.say(f"  {name} -> {setting}: train credit {self.current:.4f}")
+
+    def better(self, value: float, best: _Best | None) -> bool:
+        return value >= self.current + self.min_gain and (best is None or value > best[0])
+
+    def scalar_sweep(self) -> bool:
+        """Each block of scalar parameters as a grid; the best setting of a block that gains is kept."""
+        from sklearn.model_selection import ParameterGrid
+
+        changed = False
+        for name, grid in _blocks(self.params, []):
+            best: _Best | None = None
+            for setting in ParameterGrid(grid):
+                if "partial_threshold" in setting and setting["partial_threshold"] > setting["full_threshold"]:
+                    continue
+                candidate = _apply(self.params, setting)
+                if candidate == self.params:
+                    continue
+                p = self.tr.all(candidate)
+                value = self.tr.credit(p)
+                if self.better(value, best):
+                    best = (value, candidate, setting, p)
+            if best is not None:
+                self.accept(name, best)
+                changed = True
+        return changed
+
+    def _table_rows(self, keys: list[str]) -> list[int]:
+        """The train rows a table can move: those whose verdict changes with all its pairs at 0, or at 1."""
+        rows: set[int] = set()
+        for value in (0.0, 1.0):
+            everything = _apply(self.params, {f"overrides:{k}": value for k in keys})
+            rows |= {i for i, (a, b) in enumerate(zip(self.tr.all(everything), self.preds, strict=True)) if a != b}
+        return sorted(rows)
+
+    def override_sweep(self, attribute: str) -> bool:
+        """Each pair of one table's overrides, searched on the rows the table can move."""
+        keys = _override_block(self.base, attribute)
+        idx = self._table_rows(keys) if keys else []
+        changed = False
+        for key in keys if idx else []:
+            self.probed += 1
+            best = self._best_override(key, idx)
+            if best is not None:
+                self.accept(f"override {key}", best)
+                changed = True
+        return changed
+
+    def _best_override(self, key: str, idx: list[int]) -> _Best | None:
+        """The best credit for one pair; a pair that moves none of the table's rows is skipped."""
+        from sklearn.model_selection import ParameterGrid
+
+        field_ = f"overrides:{key}"
+        # probe: the pair at 0 and at 1, on the table's rows
+        probes = {v: self.tr.some(_apply(self.params, {field_: v}), idx) for v in (0.0, 1.0)}
+        moved = [i for j, i in enumerate(idx) if any(p[j] != self.preds[i] for p in probes.values())]
+        if not moved:
+            return None
+        self.live.add(key)
+        best: _Best | None = None
+        for setting in ParameterGrid({field_: [UNSET, *CREDIT_VALUES]}):
+            candidate = _apply(self.params, setting)
+            if candidate == self.params:
+                continue
+            full = list(self.preds)
+            value_ = setting[field_]
+            if value_ in probes:
+                for j, i in enumerate(idx):
+                    full[i] = probes[value_][j]
+            else:  # only the rows this pair moves can change
+                for i, v in zip(moved, self.tr.some(candidate, moved), strict=True):
+                    full[i] = v
+            value = self.tr.credit(full)
+            if self.better(value, best):
+                best = (value, candidate, setting, full)
+        return best
 
 
 def _a(alpha: float | None) -> float:

@@ -686,75 +686,15 @@ def _state(program: Any) -> dict[str, Any]:
 
 
 def _dspy_optimizer(run: _Run, optimizer: str, say: Callable[[str], None]) -> LLMResult:
-    dspy = run.dspy
+    """Compile the judge program with one of DSPy's optimizers, sized to the budget."""
     student = run.program(run.base)
-    n_train, n_dev = len(run.trainset), len(run.devset)
     budget = run.counter.budget
+    opt, compile_kwargs = _SETUPS[optimizer](run)
+    say(f"  {optimizer}: train {len(run.trainset)}, dev {len(run.devset)}, "
+        f"budget {budget if budget is not None else 'unbounded'}")
     notes: list[str] = []
-    if optimizer == "bootstrap-rs":
-        per_candidate = n_dev + 2 * 4
-        n_cand = 4 if budget is None else max(0, budget // per_candidate - 3)
-        opt = dspy.BootstrapFewShotWithRandomSearch(
-            metric=run.metric,
-            max_bootstrapped_demos=4,
-            max_labeled_demos=4,
-            num_candidate_programs=n_cand,
-            num_threads=run.num_threads,
-            metric_threshold=1.0,
-        )
-        compile_kwargs: dict[str, Any] = {"trainset": run.trainset, "valset": run.devset}
-    elif optimizer == "mipro":
-        try:
-            import optuna  # noqa: F401
-        except ImportError:
-            raise JudgeError("--optimizer mipro needs optuna: pip install optuna") from None
-        minibatch = min(35, n_dev)
-        n_trials = 6 if budget is None else max(1, (budget - 6 * 8 - n_dev) // max(1, minibatch))
-        opt = dspy.MIPROv2(
-            metric=run.metric,
-            prompt_model=run.lm,
-            task_model=run.lm,
-            auto=None,
-            num_candidates=3,
-            max_bootstrapped_demos=2,
-            max_labeled_demos=2,
-            num_threads=run.num_threads,
-            seed=run.seed,
-            verbose=False,
-            track_stats=False,
-        )
-        compile_kwargs = {
-            "trainset": run.trainset,
-            "valset": run.devset,
-            "num_trials": n_trials,
-            "minibatch": n_dev > minibatch,
-            "minibatch_size": minibatch,
-        }
-    else:  # gepa
-        calls = 4 * (n_train + n_dev) if budget is None else max(n_dev + 1, int(budget * 0.8))
-        opt = dspy.GEPA(
-            metric=run.metric,
-            max_metric_calls=calls,
-            reflection_lm=run.lm,
-            num_threads=run.num_threads,
-            seed=run.seed,
-            reflection_minibatch_size=3,
-            track_stats=False,
-        )
-        compile_kwargs = {"trainset": run.trainset, "valset": run.devset}
-    say(f"  {optimizer}: train {n_train}, dev {n_dev}, budget {budget if budget is not None else 'unbounded'}")
     try:
-        quiet = os.environ.get("TQDM_DISABLE")
-        os.environ["TQDM_DISABLE"] = "1"  # DSPy's optimizers hard-code progress bars on their evaluations
-        try:
-            with dspy.context(lm=run.lm):
-                compiled = opt.compile(student, **compile_kwargs)
-        finally:
-            if quiet is None:
-                os.environ.pop("TQDM_DISABLE", None)
-            else:
-                os.environ["TQDM_DISABLE"] = quiet
-        chosen = optimizer
+        compiled, chosen = _compile_quietly(run, opt, student, compile_kwargs), optimizer
         if run.counter.exhausted:
             notes.append(
                 f"budget of {budget} LM calls reached: {optimizer} stopped early and returned its best program so far"
@@ -775,3 +715,63 @@ def _dspy_optimizer(run: _Run, optimizer: str, say: Callable[[str], None]) -> LL
     return LLMResult(
         updates=rubric_updates(run.base, compiled), chosen=chosen, program_state=_state(compiled), calls={}, notes=notes
     )
+
+
+def _compile_quietly(run: _Run, opt: Any, student: Any, compile_kwargs: dict[str, Any]) -> Any:
+    """``opt.compile`` with DSPy's hard-coded progress bars off."""
+    quiet = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        with run.dspy.context(lm=run.lm):
+            return opt.compile(student, **compile_kwargs)
+    finally:
+        if quiet is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = quiet
+
+
+def _bootstrap_rs(run: _Run) -> tuple[Any, dict[str, Any]]:
+    budget, n_dev = run.counter.budget, len(run.devset)
+    per_candidate = n_dev + 2 * 4
+    n_cand = 4 if budget is None else max(0, budget // per_candidate - 3)
+    opt = run.dspy.BootstrapFewShotWithRandomSearch(
+        metric=run.metric, max_bootstrapped_demos=4, max_labeled_demos=4, num_candidate_programs=n_cand,
+        num_threads=run.num_threads, metric_threshold=1.0,
+    )
+    return opt, {"trainset": run.trainset, "valset": run.devset}
+
+
+def _mipro(run: _Run) -> tuple[Any, dict[str, Any]]:
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        raise JudgeError("--optimizer mipro needs optuna: pip install optuna") from None
+    budget, n_dev = run.counter.budget, len(run.devset)
+    minibatch = min(35, n_dev)
+    n_trials = 6 if budget is None else max(1, (budget - 6 * 8 - n_dev) // max(1, minibatch))
+    opt = run.dspy.MIPROv2(
+        metric=run.metric, prompt_model=run.lm, task_model=run.lm, auto=None, num_candidates=3,
+        max_bootstrapped_demos=2, max_labeled_demos=2, num_threads=run.num_threads, seed=run.seed, verbose=False,
+        track_stats=False,
+    )
+    return opt, {"trainset": run.trainset, "valset": run.devset, "num_trials": n_trials,
+                 "minibatch": n_dev > minibatch, "minibatch_size": minibatch}
+
+
+def _gepa(run: _Run) -> tuple[Any, dict[str, Any]]:
+    budget, n_train, n_dev = run.counter.budget, len(run.trainset), len(run.devset)
+    calls = 4 * (n_train + n_dev) if budget is None else max(n_dev + 1, int(budget * 0.8))
+    opt = run.dspy.GEPA(
+        metric=run.metric, max_metric_calls=calls, reflection_lm=run.lm, num_threads=run.num_threads,
+        seed=run.seed, reflection_minibatch_size=3, track_stats=False,
+    )
+    return opt, {"trainset": run.trainset, "valset": run.devset}
+
+
+_SETUPS: dict[str, Callable[[_Run], tuple[Any, dict[str, Any]]]] = {
+    "bootstrap-rs": _bootstrap_rs, "mipro": _mipro, "gepa": _gepa,
+}
+"""How each DSPy optimizer is built and compiled, sized to the budget."""
+
+

@@ -217,22 +217,11 @@ def calibrate(
             "total_sent": int(proposal.calls.get("sent", 0)) + measured.calls,
         }
         provenance = {
-            "calibrated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "command": "judge calibrate",
-            "base": {"id": base.id, "sha256": base.sha256},
-            "backend": judge.spec,
-            "backend_params": judge.params,
-            "optimizer": chosen_optimizer.name,
-            "chosen": proposal.chosen,
-            "seed": seed,
-            "budget": budget,
-            "gold": source,
-            "split": split.model_dump(mode="json"),
-            "agreement": measured.provenance(n_boot),
-            "improved": measured.improved,
-            "lm_calls": lm_calls,
-            "search": proposal.search,
-            "notes": notes,
+            "calibrated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": "judge calibrate",
+            "base": {"id": base.id, "sha256": base.sha256}, "backend": judge.spec, "backend_params": judge.params,
+            "optimizer": chosen_optimizer.name, "chosen": proposal.chosen, "seed": seed, "budget": budget,
+            "gold": source, "split": split.model_dump(mode="json"), "agreement": measured.provenance(n_boot),
+            "improved": measured.improved, "lm_calls": lm_calls, "search": proposal.search, "notes": notes,
             "seconds": round(time.time() - started, 1),
         }
         path, state_path = _write(base, proposal, provenance, judge.spec, chosen_optimizer.name, seed, source, measured)
