@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import csv
 import html
+import importlib.util
 import io
 import json
 import os
@@ -429,16 +430,23 @@ def render_html(report: AgreementReport) -> str:
         f"<p>{report.n_gold} gold candidates · built {html.escape(report.created)}</p>",
         "<h2>Overall</h2>",
         *(_html_table(t) for t in top),
-        "<h2>Confusion matrices (rows = gold consensus, columns = judge)</h2><div class='figs'>",
-        *(
-            f'<img src="data:image/png;base64,{_confusion_png(j)}" alt="confusion matrix {html.escape(j.label)}">'
-            for j in report.judges
-        ),
-        "</div>",
     ]
+    charts = importlib.util.find_spec("matplotlib") is not None
+    if charts:
+        parts += [
+            "<h2>Confusion matrices (rows = gold consensus, columns = judge)</h2><div class='figs'>",
+            *(
+                f'<img src="data:image/png;base64,{_confusion_png(j)}" alt="confusion matrix {html.escape(j.label)}">'
+                for j in report.judges
+            ),
+            "</div>",
+        ]
+    else:
+        parts.append("<p class='note'>Charts left out: they need matplotlib "
+                     "(<code>pip install 'lesion-judge[report]'</code>).</p>")
     for j in report.judges:
         parts.append(f"<h2>Slices · {html.escape(j.label)}</h2>")
-        bars = _slice_alpha_png(j)
+        bars = _slice_alpha_png(j) if charts else None
         if bars:
             parts.append(f'<div class="figs"><img src="data:image/png;base64,{bars}" alt="alpha by slice"></div>')
         parts.extend(_html_table(t) for t in tables if t.key.startswith((f"slices:{j.label}:", f"unscored:{j.label}")))

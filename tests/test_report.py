@@ -155,3 +155,34 @@ def test_disagreements_csv_order_and_columns(tmp_path):
     assert (first["ability"], first["attribute"], first["language"]) == ("attribute_recognition", "color", "en")
     assert (rows[2]["attribute"], rows[2]["language"], rows[2]["question_type"]) == ("", "zh", "judgment")
     assert not list((tmp_path / "out").glob(".*tmp"))  # written atomically, no leftovers
+
+
+def test_html_report_without_matplotlib_keeps_every_table(monkeypatch, report):
+    """The charts come from the `report` extra; without it the report still carries every figure."""
+    import importlib.util
+
+    from judge import report as report_module
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    page = report_module.render_html(report)
+    assert "lesion-judge[report]" in page and "<img" not in page
+    assert "Headline: judge vs gold consensus" in page
+
+
+def test_llm_calibration_without_dspy_says_which_extra_to_install(monkeypatch):
+    import builtins
+
+    from judge.calibrate import optimize
+    from judge.errors import JudgeError
+
+    real = builtins.__import__
+
+    def no_dspy(name, *args, **kwargs):
+        if name == "dspy":
+            raise ImportError("No module named 'dspy'")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_dspy)
+    with pytest.raises(JudgeError, match=r"lesion-judge\[calibrate\]"):
+        optimize._import_dspy()

@@ -154,7 +154,10 @@ class CallCounter:
 
 def _import_dspy() -> Any:
     # litellm (imported by dspy) is told not to fetch its price map by judge/__init__.py
-    import dspy
+    try:
+        import dspy
+    except ImportError:
+        raise JudgeError("calibrating an LLM judge needs DSPy: pip install 'lesion-judge[calibrate]'") from None
 
     return dspy
 
