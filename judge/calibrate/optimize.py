@@ -35,13 +35,14 @@ import os
 import random
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from judge.calibrate.measure import alpha_ordinal, mean_credit, ordinal_credit
+from judge.calibrate.optimizers import Proposal
 from judge.errors import BackendError, JudgeError
 from judge.models import Case, GoldRating
 from judge.rubrics import Demo, Rubric
@@ -449,17 +450,6 @@ class Trial:
         }
 
 
-@dataclass
-class LLMResult:
-    """What an LLM calibration found."""
-
-    updates: dict[str, Any]
-    chosen: str
-    program_state: dict[str, Any]
-    calls: dict[str, Any]
-    trials: list[Trial] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
 
 # ------------------------------------------------------------------------------- the loop
 
@@ -572,7 +562,7 @@ def optimize_llm(
     num_threads: int = 8,
     record: Recorder | None = None,
     log: Callable[[str], None] | None = None,
-) -> LLMResult:
+) -> Proposal:
     """Optimize ``base``'s instructions and demos for an LLM judge on train (fit) and dev (select).
 
     Only ``train`` and ``dev`` are given: the held-out part never reaches this function.
@@ -618,7 +608,7 @@ def _is_connection_error(exc: BaseException) -> bool:
     return any(s in text for s in ("connection", "connect", "apiconnectionerror", "timed out", "authentication"))
 
 
-def _instruct_search(run: _Run, say: Callable[[str], None]) -> LLMResult:
+def _instruct_search(run: _Run, say: Callable[[str], None]) -> Proposal:
     base = run.base
     rng = random.Random(run.seed)
     sample_rows = list(run.train_rows)
@@ -668,14 +658,8 @@ def _instruct_search(run: _Run, say: Callable[[str], None]) -> LLMResult:
             best_dev, chosen = key, (name, rubric, demos)
     name, rubric, demos = chosen
     program = run.program(rubric, demos)
-    return LLMResult(
-        updates=rubric_updates(base, program),
-        chosen=name,
-        program_state=_state(program),
-        calls={},
-        trials=trials,
-        notes=notes,
-    )
+    search = {"trials": [t.as_dict() for t in trials]}
+    return Proposal(rubric_updates(base, program), name, {}, search, notes, _state(program))
 
 
 def _fmt(alpha: float | None) -> str:
@@ -688,7 +672,7 @@ def _state(program: Any) -> dict[str, Any]:
     return json.loads(json.dumps(state, default=str))
 
 
-def _dspy_optimizer(run: _Run, optimizer: str, say: Callable[[str], None]) -> LLMResult:
+def _dspy_optimizer(run: _Run, optimizer: str, say: Callable[[str], None]) -> Proposal:
     """Compile the judge program with one of DSPy's optimizers, sized to the budget."""
     student = run.program(run.base)
     budget = run.counter.budget
@@ -715,9 +699,7 @@ def _dspy_optimizer(run: _Run, optimizer: str, say: Callable[[str], None]) -> LL
             "pay for them again."
         )
         compiled, chosen = student, "base"
-    return LLMResult(
-        updates=rubric_updates(run.base, compiled), chosen=chosen, program_state=_state(compiled), calls={}, notes=notes
-    )
+    return Proposal(rubric_updates(run.base, compiled), chosen, {}, {"trials": []}, notes, _state(compiled))
 
 
 def _compile_quietly(run: _Run, opt: Any, student: Any, compile_kwargs: dict[str, Any]) -> Any:

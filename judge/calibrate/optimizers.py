@@ -94,13 +94,11 @@ class DSPyOptimizer:
     def propose(self, base: Rubric, train: Sequence[GoldRating], dev: Sequence[GoldRating]) -> Proposal:
         from judge.calibrate.optimize import LMConfig, optimize_llm
 
-        llm = optimize_llm(
+        return optimize_llm(
             base, train, dev, lm_config=LMConfig.from_backend(self.backend), optimizer=self.name,
             budget=self.budget, seed=self.seed, cache_dir=self.cache_dir, num_threads=self.num_threads,
             record=self.record, log=self.log,
         )
-        search = {"trials": [t.as_dict() for t in llm.trials]}
-        return Proposal(llm.updates, llm.chosen, llm.calls, search, list(llm.notes), llm.program_state)
 
 
 def make_optimizer(
