@@ -122,43 +122,41 @@ def score(
     (several files, several models: shown side by side). A benchmark whose lines carry
     `prediction` and `model` can be scored alone.
     """
-    from judge.score_run import check_out_dir, load_inputs, score_items, write_outputs
+    from judge.score_run import check_out_dir, score_staged, write_outputs
     from judge.score_table import render_text
+    from judge.staging import StagedInputs
 
-    items, preds = load_inputs(benchmark, predictions, split)  # bad input: stop before anything is written
-    check_out_dir(out_dir)  # an unwritable --out: stop before scoring, not after
-    store = open_store(db)
-    n = (len(preds) + sum(i.prediction is not None for i in items)) * len(backends)
-    llm = any(b != "local" for b in backends)
-    bar, update = make_progress(n, quiet, "scoring", min_total=1 if llm else 200)
-    try:
-        result = score_items(
-            items, preds, benchmark=benchmark, predictions=predictions, store=store, backends=list(backends),
-            rubric=rubric, split=split,
-            backend_options=backend_options(api_base, api_key, timeout, rpm, router_config),
-            concurrency=concurrency, workers=processes, progress=update,
-        )
-    finally:
-        bar.close()
+    # bad input stops the run before anything is written; the files are validated in one streaming pass
+    with StagedInputs.from_files(benchmark, predictions, split) as staged:
+        check_out_dir(out_dir)  # an unwritable --out: stop before scoring, not after
+        store = open_store(db)
+        llm = any(b != "local" for b in backends)
+        bar, update = make_progress(staged.counts()[0] * len(backends), quiet, "scoring", min_total=1 if llm else 200)
+        try:
+            result = score_staged(
+                staged, benchmark=benchmark, predictions=predictions, store=store, backends=list(backends),
+                rubric=rubric, split=split,
+                backend_options=backend_options(api_base, api_key, timeout, rpm, router_config),
+                concurrency=concurrency, workers=processes, progress=update, out_dir=out_dir,
+            )
+        finally:
+            bar.close()
     click.echo(render_text(result.table))
     if result.jury is not None:
         from judge.jury import render_agreement
 
         click.echo("\n" + render_agreement(result.jury))
     files = write_outputs(result, out_dir)
-    s = result.stats
-    click.echo(
-        f"\nrubric {result.provenance['rubric']} ({result.provenance['rubric_sha'][:12]}), "
-        f"backend {result.provenance['backend']}, run {result.run_id}: "
-        f"{s.mcq_rules} MCQ decided by rules, {s.non_answers + len(result.missing)} non-answers "
-        f"counted as 0, {s.computed} judged, {s.cached} from cache, {s.unscored} unscored"
-    )
+    click.echo(f"\nrubric {result.provenance['rubric']} ({result.provenance['rubric_sha'][:12]}), "
+               f"backend {result.provenance['backend']}, run {result.run_id}: "
+               f"{result.stats.summary(result.missing * len(result.provenance.get('judges') or [None]))}"
+               + (" (every judge's verdicts, summed)" if result.jury is not None else ""))
     if result.usage.calls:
         from judge.usage import render_usage
 
         click.echo(render_usage(result.usage))
     if result.missing:
-        click.echo(f"{len(result.missing)} (item, model) pairs have no prediction: each counted as 0", err=True)
+        click.echo(f"{result.missing} (item, model) pairs have no prediction: each counted as 0", err=True)
     if not result.table.complete:
         click.echo(
             f"INCOMPLETE: {result.table.unscored} answers unscored (judge failures); rerun the same command to resume",

@@ -25,12 +25,13 @@ scored; MCQ verdicts are left out, since the rules, not the judges, decided most
 from __future__ import annotations
 
 import asyncio
+import math
+from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
-from judge.agreement import krippendorff_alpha
 from judge.backends import Backend
 from judge.models import Usage, Verdict
 from judge.rubrics import Rubric
@@ -189,35 +190,49 @@ class JuryAgreement:
 
 def _alpha(rows: list[list[float | None]]) -> float | None:
     """Krippendorff's alpha (ordinal) of judges x answers; the agreement report's rule for "undefined"."""
+    from judge.agreement import krippendorff_alpha  # numpy, scikit-learn: only when a jury is measured
+
     return krippendorff_alpha([list(unit) for unit in zip(*rows, strict=True)]) if rows and rows[0] else None
 
 
 def judge_agreement(per_judge: Mapping[str, Sequence[Verdict]]) -> JuryAgreement:
     """Krippendorff's alpha and exact agreement between the judges of a jury (critic verdicts only)."""
-    specs = list(per_judge)
-    keys: list[tuple[str, str]] = []
-    seen: set[tuple[str, str]] = set()
-    scores: dict[str, dict[tuple[str, str], float | None]] = {}
-    for s in specs:
-        scores[s] = {}
-        for v in per_judge[s]:
-            if v.method != "critic":
-                continue
-            k = (v.item_id, v.model)
-            scores[s][k] = v.score
-            if k not in seen:
-                seen.add(k)
-                keys.append(k)
-    rows = [[scores[s].get(k) for k in keys] for s in specs]
-    n = sum(1 for i in range(len(keys)) if sum(r[i] is not None for r in rows) >= 2)
-    full = [i for i in range(len(keys)) if all(r[i] is not None for r in rows)]
-    unanimous = sum(1 for i in full if len({r[i] for r in rows}) == 1) / len(full) if full else None
-    pairs = []
-    for (sa, ra), (sb, rb) in combinations(zip(specs, rows, strict=True), 2):
-        both = [(x, y) for x, y in zip(ra, rb, strict=True) if x is not None and y is not None]
-        exact = sum(1 for x, y in both if x == y) / len(both) if both else None
-        pairs.append(PairAgreement(sa, sb, len(both), exact, _alpha([ra, rb])))
-    return JuryAgreement(specs, n, _alpha(rows), unanimous, pairs)
+    tally = JuryTally(list(per_judge))
+    tally.add(per_judge)
+    return tally.agreement()
+
+
+class JuryTally:
+    """The judges' critic scores, aligned answer by answer, kept as they come (compact arrays)."""
+
+    def __init__(self, specs: Sequence[str]) -> None:
+        self.specs = list(specs)
+        self.rows: dict[str, array[float]] = {s: array("d") for s in self.specs}
+
+    def add(self, per_judge: Mapping[str, Sequence[Verdict]]) -> None:
+        """One chunk of every judge's verdicts (the same answers for each judge)."""
+        scores: dict[tuple[str, str], dict[str, float | None]] = {}
+        for s in self.specs:
+            for v in per_judge[s]:
+                if v.method == "critic":
+                    scores.setdefault((v.item_id, v.model), {})[s] = v.score
+        for by_judge in scores.values():  # each answer is in one chunk only
+            for s in self.specs:
+                value = by_judge.get(s)
+                self.rows[s].append(math.nan if value is None else value)
+
+    def agreement(self) -> JuryAgreement:
+        rows = [[None if math.isnan(x) else x for x in self.rows[s]] for s in self.specs]
+        n_keys = len(rows[0]) if rows else 0
+        n = sum(1 for i in range(n_keys) if sum(r[i] is not None for r in rows) >= 2)
+        full = [i for i in range(n_keys) if all(r[i] is not None for r in rows)]
+        unanimous = sum(1 for i in full if len({r[i] for r in rows}) == 1) / len(full) if full else None
+        pairs = []
+        for (sa, ra), (sb, rb) in combinations(zip(self.specs, rows, strict=True), 2):
+            both = [(x, y) for x, y in zip(ra, rb, strict=True) if x is not None and y is not None]
+            exact = sum(1 for x, y in both if x == y) / len(both) if both else None
+            pairs.append(PairAgreement(sa, sb, len(both), exact, _alpha([ra, rb])))
+        return JuryAgreement(self.specs, n, _alpha(rows), unanimous, pairs)
 
 
 def render_agreement(report: JuryAgreement) -> str:
@@ -287,6 +302,18 @@ class Panel:
             for i, b in enumerate(backends)
         ])
 
+    def close(self) -> None:
+        """Stop every scorer's worker processes."""
+        for scorer in self.scorers:
+            scorer.close()
+
+    def stats(self) -> ScoreStats:
+        """The judges' counts so far, summed."""
+        total = ScoreStats()
+        for scorer in self.scorers:
+            total.add(scorer.stats)
+        return total
+
     def provenance(self) -> dict[str, Any]:
         """Backend and parameters of the panel's verdicts (and a jury's judges)."""
         if len(self.scorers) == 1:
@@ -299,9 +326,7 @@ class Panel:
         """Score ``tasks`` with every judge; ``missing(spec)`` gives a judge's verdicts for absent predictions."""
         results = await asyncio.gather(*(s.ascore(tasks) for s in self.scorers))
         per_judge = {spec: vs + missing(spec) for spec, vs in zip(self.specs, results, strict=True)}
-        stats = ScoreStats()
-        for scorer in self.scorers:
-            stats.add(scorer.stats)
+        stats = self.stats()
         if len(self.scorers) == 1:
             return PanelResult(per_judge[self.spec], {}, None, stats)
         verdicts = aggregate(per_judge)

@@ -17,6 +17,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -65,55 +66,93 @@ class ScoreTable(BaseModel):
     provenance: dict[str, Any] = Field(default_factory=dict, description="Rubric, backend, run id, files.")
 
 
-def _cell(vs: Sequence[Verdict]) -> Cell:
-    scored = [v.score for v in vs if v.score is not None]
-    mean = 100.0 * sum(scored) / len(scored) if scored else None
-    return Cell(
-        score=round(mean, 2) if mean is not None else None, n=len(vs), unscored=len(vs) - len(scored),
-        answered=sum(v.method not in NOT_ANSWERED for v in vs),
-    )
-
-
 def _reason_key(reason: str) -> str:
     """The head of a reason ("MCQ answer not decided (rules: ...)" -> "MCQ answer not decided")."""
     return re.split(r"[:;(]", reason, maxsplit=1)[0].strip()[:80] or "unscored"
 
 
+@dataclass
+class _Tally:
+    """Running counts of one cell."""
+
+    total: float = 0.0
+    n: int = 0
+    scored: int = 0
+    answered: int = 0
+
+    def add(self, v: Verdict) -> None:
+        self.n += 1
+        self.answered += v.method not in NOT_ANSWERED
+        if v.score is not None:
+            self.total += v.score
+            self.scored += 1
+
+    def cell(self) -> Cell:
+        mean = 100.0 * self.total / self.scored if self.scored else None
+        return Cell(score=round(mean, 2) if mean is not None else None, n=self.n, unscored=self.n - self.scored,
+                    answered=self.answered)
+
+
+@dataclass
+class _ModelTally:
+    """Running counts of one model's row."""
+
+    avg: _Tally = field(default_factory=_Tally)
+    groups: dict[tuple[str, str], _Tally] = field(default_factory=lambda: defaultdict(_Tally))
+    reasons: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    non_answers: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, v: Verdict) -> None:
+        self.avg.add(v)
+        for attr in _GROUPS:
+            key = getattr(v, attr)
+            if key is not None:
+                self.groups[(attr, key)].add(v)
+        if v.score is None:
+            self.reasons[_reason_key(v.unscored_reason or "unscored")] += 1
+        elif v.rubric.startswith("non_answer/") or v.method in NOT_ANSWERED:
+            self.non_answers[v.method] += 1
+
+    def row(self, model: str) -> ModelRow:
+        def group(attr: str, keys: Sequence[str]) -> dict[str, Cell]:
+            return {k: self.groups[(attr, k)].cell() for k in keys if (attr, k) in self.groups}
+
+        return ModelRow(
+            model=model, avg=self.avg.cell(), abilities=group("ability", ABILITIES),
+            question_types=group("question_type", QUESTION_TYPES), languages=group("language", ("en", "zh")),
+            unscored_reasons=dict(self.reasons), non_answers=dict(self.non_answers),
+        )
+
+
+_GROUPS = ("ability", "question_type", "language")
+
+
+class TableBuilder:
+    """The table built as verdicts come, a chunk at a time: memory grows with models and cells, not verdicts."""
+
+    def __init__(self) -> None:
+        self._models: dict[str, _ModelTally] = {}
+
+    def add(self, verdicts: Iterable[Verdict]) -> None:
+        """Count ``verdicts`` (models keep the order of their first verdict)."""
+        for v in verdicts:
+            tally = self._models.get(v.model)
+            if tally is None:
+                tally = self._models[v.model] = _ModelTally()
+            tally.add(v)
+
+    def table(self, provenance: dict[str, Any] | None = None) -> ScoreTable:
+        """The table of everything added so far."""
+        rows = [t.row(model) for model, t in self._models.items()]
+        unscored = sum(r.avg.unscored for r in rows)
+        return ScoreTable(rows=rows, complete=unscored == 0, unscored=unscored, provenance=provenance or {})
+
+
 def build_table(verdicts: Iterable[Verdict], provenance: dict[str, Any] | None = None) -> ScoreTable:
     """Summarise verdicts per model (models in order of first appearance)."""
-    by_model: dict[str, list[Verdict]] = defaultdict(list)
-    for v in verdicts:
-        by_model[v.model].append(v)
-    rows = []
-    for model, vs in by_model.items():
-        def group(attr: str, keys: Sequence[str], vs: list[Verdict] = vs) -> dict[str, Cell]:
-            out = {}
-            for key in keys:
-                members = [v for v in vs if getattr(v, attr) == key]
-                if members:
-                    out[key] = _cell(members)
-            return out
-
-        reasons: dict[str, int] = defaultdict(int)
-        non_answers: dict[str, int] = defaultdict(int)
-        for v in vs:
-            if v.score is None:
-                reasons[_reason_key(v.unscored_reason or "unscored")] += 1
-            elif v.rubric.startswith("non_answer/") or v.method in NOT_ANSWERED:
-                non_answers[v.method] += 1
-        rows.append(
-            ModelRow(
-                model=model,
-                avg=_cell(vs),
-                abilities=group("ability", ABILITIES),
-                question_types=group("question_type", QUESTION_TYPES),
-                languages=group("language", ("en", "zh")),
-                unscored_reasons=dict(reasons),
-                non_answers=dict(non_answers),
-            )
-        )
-    unscored = sum(r.avg.unscored for r in rows)
-    return ScoreTable(rows=rows, complete=unscored == 0, unscored=unscored, provenance=provenance or {})
+    builder = TableBuilder()
+    builder.add(verdicts)
+    return builder.table(provenance)
 
 
 def _fmt(cell: Cell | None) -> str:

@@ -203,6 +203,8 @@ class ScoreStats:
     """Non-answers scored 0 without a judge."""
     cached: int = 0
     """Tasks whose judgment came from the store's cache."""
+    judged: int = 0
+    """Tasks judged by the backend in this run (identical answers share one judgment)."""
     computed: int = 0
     """Distinct judgments the backend computed."""
     unscored: int = 0
@@ -216,6 +218,14 @@ class ScoreStats:
     def as_dict(self) -> dict[str, int]:
         """Plain counts (run summaries, job summaries, metrics)."""
         return asdict(self)
+
+    def summary(self, missing: int = 0) -> str:
+        """One line whose parts add up to the verdicts (each judge's, for a jury): rules + non-answers +
+        judged + from cache; ``missing`` pairs without a prediction are non-answers too."""
+        total = self.mcq_rules + self.non_answers + missing + self.judged + self.cached
+        return (f"{total} verdicts = {self.mcq_rules} MCQ decided by rules + {self.non_answers + missing} "
+                f"non-answers counted as 0 + {self.judged} judged now ({self.computed} distinct) + "
+                f"{self.cached} from cache; {self.unscored} unscored")
 
 
 @dataclass
@@ -242,6 +252,19 @@ class Scorer:
         require_kind(self.rubric, "critic")  # each rubric does the job it was written for, checked before any call
         require_kind(self.extraction_rubric, "extraction")
         self._params = dict(self.backend.params)
+        self._pool: WorkerPool | None = None
+
+    def close(self) -> None:
+        """Stop the worker processes, if any were started (a scorer can be used again after)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def __enter__(self) -> Scorer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # ------------------------------------------------------------------------ keys
 
@@ -283,6 +306,7 @@ class Scorer:
         waiting = Counter(step.key for step in plan if step.judged and step.key not in cached)
         done = len(tasks) - sum(waiting.values())
         self.stats.cached += sum(step.judged and step.key in cached for step in plan)
+        self.stats.judged += sum(waiting.values())
         self._report(done, len(tasks))
         todo = [p for k, p in pending.items() if k not in cached]
         if todo:
@@ -354,8 +378,9 @@ class Scorer:
         """Critic cases in this process, or in forked workers on large runs (the embedded judge)."""
         critic = [p for p in todo if p.kind is Kind.CRITIC]
         if self.workers > 1 and len(critic) >= PARALLEL_MIN:
-            judged = _judge_in_processes(backend.judge_sync, self.rubric, [p.case for p in critic], self.workers)
-            for p, judgment in zip(critic, judged, strict=True):
+            if self._pool is None:
+                self._pool = WorkerPool(backend.judge_sync, self.rubric, self.workers)
+            for p, judgment in zip(critic, self._pool.judge([p.case for p in critic]), strict=True):
                 finish(p, judgment)
         else:
             for p in critic:
@@ -473,32 +498,47 @@ def _watch_parent(parent_pid: int) -> None:
     os._exit(1)
 
 
-def _judge_in_processes(
-    judge_sync: Callable[[Case, Rubric], Judgment], rubric: Rubric, cases: list[Case], workers: int
-) -> Iterator[Judgment]:
-    """Judge ``cases`` in ``workers`` forked processes, yielding judgments in order as chunks finish.
+class WorkerPool:
+    """Forked worker processes that judge cases with one synchronous backend under one rubric.
 
-    The backend and rubric reach the children through fork, not pickling; only cases and
-    judgments cross the process boundary. Used for the pure-Python embedded judge only.
-    Workers die with this process (:func:`_die_with_parent`); when the consumer stops early or
-    an error is raised, chunks not started are cancelled rather than judged for nothing.
+    Created on first use and kept for the scorer's life, so a run scored in chunks forks once. The
+    backend and rubric reach the children through fork, not pickling; only cases and judgments cross
+    the process boundary. Workers die with this process (:func:`_die_with_parent`).
     """
-    global _WORKER_STATE
-    _WORKER_STATE = (judge_sync, rubric)
-    workers = max(1, min(workers, os.cpu_count() or 1))  # CPU-bound: more processes only cost memory
-    chunk = max(250, min(2000, len(cases) // (workers * 4) or 1))
-    chunks = [cases[i : i + chunk] for i in range(0, len(cases), chunk)]
-    pool = ProcessPoolExecutor(
-        max_workers=min(workers, len(chunks)), mp_context=multiprocessing.get_context("fork"),
-        initializer=_die_with_parent, initargs=(os.getpid(),),
-    )
-    try:
-        for judged in pool.map(_judge_chunk, chunks):
-            yield from judged
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+
+    def __init__(self, judge_sync: Callable[[Case, Rubric], Judgment], rubric: Rubric, workers: int) -> None:
+        self.judge_sync, self.rubric = judge_sync, rubric
+        self.workers = max(1, min(workers, os.cpu_count() or 1))  # CPU-bound: more processes only cost memory
+        self._executor: ProcessPoolExecutor | None = None
+
+    def judge(self, cases: list[Case]) -> Iterator[Judgment]:
+        """Judgments of ``cases`` in order, as chunks finish; on an error or an early stop, chunks not
+        started are cancelled rather than judged for nothing."""
+        chunk = max(250, min(2000, len(cases) // (self.workers * 4) or 1))
+        chunks = [cases[i : i + chunk] for i in range(0, len(cases), chunk)]
+        pool = self._start()
+        try:
+            for judged in pool.map(_judge_chunk, chunks):
+                yield from judged
+        except BaseException:
+            self.close(cancel=True)
+            raise
+
+    def _start(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            global _WORKER_STATE
+            _WORKER_STATE = (self.judge_sync, self.rubric)  # what the children inherit when they fork
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("fork"),
+                initializer=_die_with_parent, initargs=(os.getpid(),),
+            )
+        return self._executor
+
+    def close(self, cancel: bool = False) -> None:
+        """Stop the workers (at once, dropping queued chunks, when ``cancel``)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=cancel)
+            self._executor = None
 
 
 def _mcq_rationale(chosen: list[str], gold: frozenset[str], score: float) -> str:
@@ -529,16 +569,19 @@ def _non_answer_verdict(common: dict[str, Any], case: Case, extraction: mcq.Extr
 
 def missing_verdicts(missing: Iterable[tuple[str, str]], items: dict[str, BenchmarkItem], backend: str) -> list[Verdict]:
     """Verdicts of 0 for items a model gave no prediction for (a model's failure is scored, not skipped)."""
-    out = []
-    for item_id, model in missing:
-        item = items[item_id]
-        out.append(
-            Verdict(
-                item_id=item_id, model=model, ability=item.ability, question_type=item.question_type,
-                attribute=item.attribute, language=item.lang, score=0.0, rationale=NO_PREDICTION,
-                method=METHOD_MISSING, rubric=NON_ANSWER_RULE, rubric_sha=NON_ANSWER_SHA, backend=backend,
-                cache_key=cache_key("non-answer", NON_ANSWER_RULE, METHOD_MISSING),
-            )
-        )
-    return out
+    return [
+        missing_verdict(item_id, model, items[item_id].ability, items[item_id].question_type,
+                        items[item_id].attribute, items[item_id].lang, backend)
+        for item_id, model in missing
+    ]
 
+
+def missing_verdict(
+    item_id: str, model: str, ability: Any, question_type: Any, attribute: Any, language: Any, backend: str
+) -> Verdict:
+    """The verdict of 0 for one item a model gave no prediction for."""
+    return Verdict(
+        item_id=item_id, model=model, ability=ability, question_type=question_type, attribute=attribute,
+        language=language, score=0.0, rationale=NO_PREDICTION, method=METHOD_MISSING, rubric=NON_ANSWER_RULE,
+        rubric_sha=NON_ANSWER_SHA, backend=backend, cache_key=cache_key("non-answer", NON_ANSWER_RULE, METHOD_MISSING),
+    )

@@ -7,6 +7,7 @@ each cache key once (identical answers are judged once and shared).
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,31 +35,52 @@ def _p95(values: list[float]) -> float:
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]  # nearest rank
 
 
+class UsageTally:
+    """Usage summed as verdicts come, a chunk at a time (latencies kept as a compact array for the p95).
+
+    Identical cases within a chunk are judged once and share that judgment's usage: each cache key
+    counts once per :meth:`add`. Across chunks a repeated case is served from the cache (``cached``),
+    which costs nothing.
+    """
+
+    def __init__(self) -> None:
+        self.usage = RunUsage()
+        self._latencies = array("d")
+        self._costs = array("d")
+
+    def add(self, verdicts: Iterable[Verdict]) -> None:
+        seen: set[str] = set()
+        out = self.usage
+        for v in verdicts:
+            if v.cached or v.usage.calls == 0 or v.cache_key in seen or v.method.startswith("jury:"):
+                continue
+            seen.add(v.cache_key)
+            out.judgments += 1
+            out.calls += v.usage.calls
+            out.prompt_tokens += v.usage.prompt_tokens
+            out.completion_tokens += v.usage.completion_tokens
+            if v.usage.cost_usd is None:
+                out.cost_unknown += 1
+            else:
+                self._costs.append(v.usage.cost_usd)
+            self._latencies.append(v.latency_ms)
+
+    def summary(self) -> RunUsage:
+        """The run's usage so far."""
+        out = self.usage.model_copy()
+        if self._costs:
+            out.cost_usd = sum(self._costs)
+        if self._latencies:
+            out.mean_latency_ms = sum(self._latencies) / len(self._latencies)
+            out.p95_latency_ms = _p95(list(self._latencies))
+        return out
+
+
 def summarize_usage(verdicts: Iterable[Verdict]) -> RunUsage:
     """Usage of the judgments computed (not cached) behind ``verdicts``, each cache key once."""
-    seen: set[str] = set()
-    out = RunUsage()
-    latencies: list[float] = []
-    costs: list[float] = []
-    for v in verdicts:
-        if v.cached or v.usage.calls == 0 or v.cache_key in seen or v.method.startswith("jury:"):
-            continue
-        seen.add(v.cache_key)
-        out.judgments += 1
-        out.calls += v.usage.calls
-        out.prompt_tokens += v.usage.prompt_tokens
-        out.completion_tokens += v.usage.completion_tokens
-        if v.usage.cost_usd is None:
-            out.cost_unknown += 1
-        else:
-            costs.append(v.usage.cost_usd)
-        latencies.append(v.latency_ms)
-    if costs:
-        out.cost_usd = sum(costs)
-    if latencies:
-        out.mean_latency_ms = sum(latencies) / len(latencies)
-        out.p95_latency_ms = _p95(latencies)
-    return out
+    tally = UsageTally()
+    tally.add(verdicts)
+    return tally.summary()
 
 
 def render_usage(u: RunUsage) -> str:

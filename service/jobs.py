@@ -43,8 +43,8 @@ from judge.backends import Backend, SyncBackend
 from judge.errors import BackendError, InputError, JudgeError
 from judge.models import Verdict
 from judge.rubrics import load_rubric
-from judge.score_run import load_inputs, score_items, write_outputs
-from judge.scoring import tasks_for
+from judge.score_run import VerdictFile, score_staged, write_outputs
+from judge.staging import StagedInputs
 from judge.store import Store, migration
 from service.schemas import JobState
 from service.telemetry import Metrics
@@ -274,15 +274,15 @@ def validate_job(job: NewJob, split: str | None) -> int:
     names = {str(job.benchmark_path): job.benchmark_name}
     names.update({str(p): n for p, n in zip(job.prediction_paths, job.prediction_names, strict=True)})
     try:
-        items, preds = load_inputs(job.benchmark_path, job.prediction_paths, split)
+        with StagedInputs.from_files(job.benchmark_path, job.prediction_paths, split) as staged:
+            tasks, missing = staged.counts()
     except InputError as exc:
         where = names.get(exc.path or "", exc.path)
         problem = exc.problem
         for server, shown in names.items():
             problem = problem.replace(server, shown)
         raise InputError(problem, path=where, line=exc.line) from None
-    tasks, missing = tasks_for(items, preds)
-    return len(tasks) + len(missing)
+    return tasks + missing
 
 
 def new_job_record(job: NewJob, *, split: str | None, rubric: str, backend: str, total: int, request_id: str) -> dict[str, Any]:
@@ -313,17 +313,26 @@ def public_files(provenance: dict[str, Any], benchmark: str, predictions: Sequen
     }
 
 
+def results_csv_header() -> str:
+    """The first line of ``results.csv``."""
+    buf = io.StringIO()
+    csv.writer(buf).writerow(RESULT_COLUMNS)
+    return buf.getvalue()
+
+
+def results_csv_row(v: Verdict) -> str:
+    """One verdict as a ``results.csv`` line."""
+    buf = io.StringIO()
+    row = v.model_dump()
+    row["extracted"] = ",".join(v.extracted) if v.extracted is not None else ""
+    row["cached"] = int(v.cached)
+    csv.writer(buf).writerow(["" if row.get(c) is None else row[c] for c in RESULT_COLUMNS])
+    return buf.getvalue()
+
+
 def results_csv(verdicts: Sequence[Verdict]) -> str:
     """One CSV row per verdict."""
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(RESULT_COLUMNS)
-    for v in verdicts:
-        row = v.model_dump()
-        row["extracted"] = ",".join(v.extracted) if v.extracted is not None else ""
-        row["cached"] = int(v.cached)
-        writer.writerow(["" if row.get(c) is None else row[c] for c in RESULT_COLUMNS])
-    return buf.getvalue()
+    return results_csv_header() + "".join(results_csv_row(v) for v in verdicts)
 
 
 # ------------------------------------------------------------------------------ the worker
@@ -464,8 +473,8 @@ class JobRunner:
         preds = prediction_paths(path, len(names))
         log.info("job %s: running (attempt %s)", job_id, row.attempts)
         try:
-            items, predictions = load_inputs(bench, preds, row.split)
-            offset = len(tasks_for(items, predictions)[1])  # pairs without a prediction count as done
+            staged = StagedInputs.from_files(bench, preds, row.split)
+            offset = staged.counts()[1]  # pairs without a prediction count as done
             last = 0.0
 
             def progress(done: int, total: int, unscored: int) -> None:
@@ -477,28 +486,34 @@ class JobRunner:
                     last = now
                     JobRepo.progress(store, job_id, done + offset, unscored + offset)
 
-            result = score_items(
-                items, predictions, store=store, benchmark=bench, predictions=preds, split=row.split,
-                backend=self._backend(row.backend), rubric=load_rubric(row.rubric),
-                concurrency=self.concurrency, progress=progress,
-            )
             out = path / OUT_DIR
+            csv_file = VerdictFile(out / RESULTS_CSV, render=results_csv_row, header=results_csv_header())
+            try:
+                with staged:
+                    result = score_staged(
+                        staged, store=store, benchmark=bench, predictions=preds, split=row.split,
+                        backend=self._backend(row.backend), rubric=load_rubric(row.rubric),
+                        concurrency=self.concurrency, progress=progress, out_dir=out, sinks=[csv_file],
+                    )
+            except BaseException:
+                csv_file.discard()
+                raise
+            csv_file.commit()
             result.table.provenance.update(public_files(result.table.provenance, row.benchmark, names))
             write_outputs(result, out)
-            (out / RESULTS_CSV).write_text(results_csv(result.verdicts), encoding="utf-8")
             reasons: dict[str, int] = {}
             for model_row in result.table.rows:
                 for reason, n in model_row.unscored_reasons.items():
                     reasons[reason] = reasons.get(reason, 0) + n
-            unscored = sum(1 for v in result.verdicts if v.score is None)
-            summary = {"stats": result.stats.as_dict(), "unscored_reasons": reasons, "n_verdicts": len(result.verdicts)}
+            n_verdicts = sum(r.avg.n for r in result.table.rows)
+            summary = {"stats": result.stats.as_dict(), "unscored_reasons": reasons, "n_verdicts": n_verdicts}
             JobRepo.finish(
-                store, job_id, "complete", done=len(result.verdicts), total=len(result.verdicts),
-                unscored=unscored, summary=json.dumps(summary), run_id=result.run_id,
+                store, job_id, "complete", done=n_verdicts, total=n_verdicts,
+                unscored=result.table.unscored, summary=json.dumps(summary), run_id=result.run_id,
             )
-            self.metrics.observe_verdicts("job", result.verdicts, result.stats)
+            self.metrics.observe_table("job", result.table, result.stats)
             self.metrics.job_state("complete")
-            log.info("job %s: complete (%d verdicts, %d unscored)", job_id, len(result.verdicts), unscored)
+            log.info("job %s: complete (%d verdicts, %d unscored)", job_id, n_verdicts, result.table.unscored)
         except JobInterrupted:
             JobRepo.requeue(store, job_id, self.owner)
             self.metrics.job_state("queued")

@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from judge.models import Verdict
+from judge.score_table import ScoreTable
 from judge.scoring import ScoreStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -93,12 +94,18 @@ class Metrics:
 
     def observe_verdicts(self, source: str, verdicts: Iterable[Verdict], stats: ScoreStats) -> None:
         """Count verdicts by outcome, and the scorer's cache hits and misses."""
-        scored = unscored = 0
+        unscored = total = 0
         for v in verdicts:
-            if v.score is None:
-                unscored += 1
-            else:
-                scored += 1
+            total += 1
+            unscored += v.score is None
+        self._observe(source, total - unscored, unscored, stats)
+
+    def observe_table(self, source: str, table: ScoreTable, stats: ScoreStats) -> None:
+        """As :meth:`observe_verdicts`, from a run's table (a job's verdicts are not held in memory)."""
+        total = sum(r.avg.n for r in table.rows)
+        self._observe(source, total - table.unscored, table.unscored, stats)
+
+    def _observe(self, source: str, scored: int, unscored: int, stats: ScoreStats) -> None:
         with self._lock:
             self.verdicts[(source, "scored")] += scored
             self.verdicts[(source, "unscored")] += unscored

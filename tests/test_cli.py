@@ -65,7 +65,7 @@ def test_score_writes_tables_and_records_provenance(tmp_path):
     v = verdicts[0]
     assert v["rubric_sha"] and v["backend"] == "local" and v["rationale"] and "latency_ms" in v and v["params"]
     again = _score(tmp_path, bench, preds, "--split", "test")
-    assert "0 judged, 2 from cache" in again.output
+    assert "0 judged now (0 distinct) + 2 from cache" in again.output
 
 
 @pytest.mark.parametrize(

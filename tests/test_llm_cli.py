@@ -51,7 +51,7 @@ def test_score_sample_against_the_local_server(server, tmp_path):
     # a rerun calls the provider for nothing: every judgment comes from the cache
     res = score(*args, "--backend", "openai/fake-judge", "--api-base", server.url)
     assert res.exit_code == 0 and server.total == first
-    assert "0 judged" in res.output and "LLM usage" not in res.output
+    assert "0 judged now" in res.output and "LLM usage" not in res.output
 
 
 @pytest.mark.skipif(importlib.util.find_spec("judge.backends.local") is None, reason="embedded judge not built yet")
@@ -80,7 +80,7 @@ def test_api_base_from_env_and_rerun_fills_only_what_is_missing(server, tmp_path
         for k in keys:
             store.db["judgments"].delete(k)
     res = score(*args, env=env)
-    assert res.exit_code == 0 and "3 judged, 9 from cache" in res.output
+    assert res.exit_code == 0 and "3 judged now (3 distinct) + 9 from cache" in res.output
     assert server.total == 15
 
 
@@ -177,4 +177,4 @@ def test_sigkill_mid_run_then_resume_loses_nothing_and_repeats_nothing(tmp_path)
         # only the calls in flight at the kill were repeated
         assert server.total - n <= concurrency
         assert requested_before - len(before) <= concurrency
-    assert f"{n - len(before)} judged, {len(before)} from cache" in done.stdout
+    assert f"{n - len(before)} judged now ({n - len(before)} distinct) + {len(before)} from cache" in done.stdout
