@@ -18,7 +18,7 @@ from judge.io import file_sha256, read_gold
 from judge.models import GoldRating, Verdict
 from judge.rubrics import Rubric
 from judge.scoring import ProgressFn, Scorer, gold_tasks
-from judge.store import Store
+from judge.store import Run, Store
 
 JudgeSpec = tuple[str | Backend, str | Rubric]
 
@@ -39,6 +39,26 @@ def judge_gold(
 ) -> list[Verdict]:
     """Score every rated candidate of a gold set (through the store's cache)."""
     return Scorer(backend, rubric, store, concurrency=concurrency, progress=progress).score(gold_tasks(gold))
+
+
+CHUNK = 10_000
+"""Gold candidates judged, stored and reduced to their scores per step: full verdicts never pile up."""
+
+
+def _judge_in_chunks(
+    gold: Sequence[GoldRating], backend: Backend, rubric: Rubric, run: Run, concurrency: int,
+    progress: ProgressFn | None,
+) -> list[JudgedScore]:
+    """Each chunk's verdicts stored with the run and kept only as the scores the report needs."""
+    scores: list[JudgedScore] = []
+    with Scorer(backend, rubric, run.store, concurrency=concurrency) as scorer:
+        for start in range(0, len(gold), CHUNK):
+            if progress is not None:
+                scorer.progress = lambda done, _total, unscored, start=start: progress(start + done, len(gold), unscored)
+            verdicts = scorer.score(gold_tasks(gold[start : start + CHUNK]))
+            run.add_verdicts(verdicts)
+            scores += [JudgedScore.from_verdict(v) for v in verdicts]
+    return scores
 
 
 def run_agreement(
@@ -63,10 +83,8 @@ def run_agreement(
     args = {"gold": str(gold_path), "judges": [(b.spec, r.id) for b, r in built]}
     with store.run("agreement", args, len(gold)) as run:
         for backend, rubric in built:
-            verdicts = judge_gold(gold, backend, rubric, store, concurrency=concurrency, progress=progress)
-            run.add_verdicts(verdicts)
             label = judge_label(backend.spec, rubric.id)
-            judged[label] = [JudgedScore.from_verdict(v) for v in verdicts]
+            judged[label] = _judge_in_chunks(gold, backend, rubric, run, concurrency, progress)
             provenance[label] = {"backend": backend.spec, "params": backend.params, "rubric": rubric.id,
                                  "rubric_sha256": rubric.sha256}
         report = build_report(
